@@ -1,0 +1,25 @@
+# The ALI reproducibility workflow. Rules live in workflow/rules/*.smk; the science lives in the
+# `ali` package, which every rule calls through its CLI.
+#
+#   snakemake --cores 8 results/mixture.csv                                  # paper preset
+#   snakemake --cores 2 --configfile config/smoke.yaml results/smoke/mixture.csv   # smoke preset
+#   snakemake --workflow-profile workflow/profiles/slurm results/mixture.csv # SLURM GPU nodes
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+configfile: "config/paper.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/mixture.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        MIXTURE_TARGETS,

@@ -1,0 +1,5 @@
+import sys
+
+from ali.cli import main
+
+sys.exit(main())

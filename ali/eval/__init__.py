@@ -1,0 +1,1 @@
+"""Metrics: mode coverage, inference quality."""

@@ -1,0 +1,310 @@
+"""The 25-mode mixture experiment (paper section 4.5): plan, train, evaluate, select.
+
+A *plan* turns the config into one run spec per training job. A run spec is a plain dict (JSON):
+everything that determines the run's numbers, hashed for provenance. Runs live at
+``<results>/mixture/<protocol>/<model>/run<i>/``.
+
+Protocols (``kind``):
+- ``random``: the paper's. n runs per model with learning rate, beta1 and init std drawn at random;
+  the ranges are OUR CHOICE (the paper publishes none). ALI run i and GAN run i share the draw and the
+  seed, so the comparison is paired.
+- ``fixed``: the released code's hyperparameters, n seeds.
+Baselines (inverse mapping, post-hoc inference, VAE) train once per protocol: the first two on the
+best-covering GAN run's frozen decoder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ali.config import ConfigError, get
+from ali.data.mixture import MixtureSpec, heldout_set, train_set
+from ali.eval.coverage import paper_modes, strict_metrics
+from ali.eval.inference import inference_metrics
+from ali.models import build_model
+from ali.models.base import UPDATES, Model
+from ali.nets import mlp
+from ali.nets.layers import init_normal_
+from ali.nets.stochastic import ConcatDiscriminator, GaussianEncoder, ImplicitEncoder
+from ali.optim import CONVENTIONS, AdamConfig
+from ali.provenance import config_hash, provenance
+from ali.train import resolve_device, seed_everything, train
+
+BASE_MODELS = ("ali", "gan")
+BASELINES = ("inverse", "posthoc", "vae")
+NEEDS_SOURCE = ("inverse", "posthoc")
+PROTOCOL_KINDS = ("random", "fixed")
+
+RECORD, METRICS, MODEL_FILE, SPEC = "record.json", "metrics.json", "model.pt", "spec.json"
+
+
+# ----------------------------------------------------------------------------------------- planning
+def data_spec(cfg: Mapping) -> MixtureSpec:
+    grid = get(cfg, "mixture.data.grid", list)
+    if len(grid) < 2 or not all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in grid):
+        raise ConfigError(f"config key 'mixture.data.grid' must list at least two numbers, got {grid!r}")
+    return MixtureSpec(
+        grid=tuple(float(g) for g in grid),
+        std=get(cfg, "mixture.data.std", float, positive=True),
+        n_train=get(cfg, "mixture.data.n_train", int, positive=True),
+        n_heldout=get(cfg, "mixture.data.n_heldout", int, low=2),
+        seed=get(cfg, "mixture.data.seed", int, low=0),
+    )
+
+
+def nets_spec(cfg: Mapping) -> mlp.MixtureNets:
+    k = "mixture.nets."
+    return mlp.MixtureNets(
+        gen_hidden=get(cfg, k + "gen_hidden", int, positive=True),
+        encoder_layers=get(cfg, k + "encoder_layers", int, positive=True),
+        decoder_layers=get(cfg, k + "decoder_layers", int, positive=True),
+        disc_hidden=get(cfg, k + "disc_hidden", int, positive=True),
+        disc_layers=get(cfg, k + "disc_layers", int, positive=True),
+        maxout_pieces=get(cfg, k + "maxout_pieces", int, positive=True),
+    )
+
+
+def adam_spec(cfg: Mapping, key: str) -> AdamConfig:
+    adam = AdamConfig(
+        lr=get(cfg, key + ".lr", float, positive=True),
+        beta1=get(cfg, key + ".beta1", float, low=0.0, high=1.0),
+        beta2=get(cfg, key + ".beta2", float, low=0.0, high=1.0),
+        convention=get(cfg, key + ".convention", str, choices=CONVENTIONS),
+    )
+    try:
+        adam.torch_betas()
+    except ValueError as err:
+        raise ConfigError(f"config key {key!r}: {err}") from err
+    return adam
+
+
+def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
+    return float(np.exp(rng.uniform(np.log(low), np.log(high))))
+
+
+def _range(cfg: Mapping, key: str, low_bound: float, high_bound: float | None = None) -> tuple[float, float]:
+    low = get(cfg, key + ".low", float, low=low_bound, high=high_bound)
+    high = get(cfg, key + ".high", float, low=low_bound, high=high_bound)
+    if not low <= high:
+        raise ConfigError(f"config key {key!r} must have low <= high, got [{low}, {high}]")
+    return low, high
+
+
+def protocol_settings(cfg: Mapping, protocol: str) -> list[dict]:
+    """One dict per run: seed, Adam config (PyTorch convention recorded too) and init std."""
+    key = f"mixture.protocols.{protocol}"
+    kind = get(cfg, key + ".kind", str, choices=PROTOCOL_KINDS)
+    n_runs = get(cfg, key + ".n_runs", int, positive=True)
+    seed = get(cfg, key + ".seed", int, low=0)
+    runs = []
+    if kind == "fixed":
+        adam = adam_spec(cfg, key + ".adam")
+        init_std = get(cfg, key + ".init_std", float, positive=True)
+        for i in range(n_runs):
+            runs.append({"seed": seed + i, "adam": asdict(adam), "init_std": init_std})
+        return runs
+    lr_range = _range(cfg, key + ".lr", 1e-12)
+    beta1_range = _range(cfg, key + ".beta1", 0.0, 0.999999)
+    std_range = _range(cfg, key + ".init_std", 1e-12)
+    beta2 = get(cfg, key + ".beta2", float, low=0.0, high=0.999999)
+    rng = np.random.default_rng(seed)  # one stream for the protocol: every model sees the same draws
+    for i in range(n_runs):
+        lr = _log_uniform(rng, *lr_range)
+        beta1 = float(rng.uniform(*beta1_range))
+        init_std = _log_uniform(rng, *std_range)
+        adam = AdamConfig(lr=lr, beta1=beta1, beta2=beta2, convention="torch")
+        runs.append({"seed": seed + i, "adam": asdict(adam), "init_std": init_std})
+    return runs
+
+
+def plan(cfg: Mapping) -> dict[str, dict]:
+    """Every training run of the experiment: ``{"<protocol>/<model>/run<i>": spec}``."""
+    data, nets = data_spec(cfg), nets_spec(cfg)
+    epochs = get(cfg, "mixture.train.epochs", int, positive=True)
+    batch = get(cfg, "mixture.train.batch_size", int, positive=True)
+    if batch > data.n_train:
+        raise ConfigError(f"config key 'mixture.train.batch_size' ({batch}) exceeds mixture.data.n_train")
+    update = get(cfg, "mixture.train.update", str, choices=UPDATES)
+    steps = epochs * (data.n_train // batch)
+    common = {"experiment": "mixture", "preset": get(cfg, "preset", str), "data": asdict(data),
+              "nets": asdict(nets), "batch_size": batch, "update": update}
+    protocols = get(cfg, "mixture.protocols", dict)
+    if not protocols:
+        raise ConfigError("config key 'mixture.protocols' must define at least one protocol")
+    specs: dict[str, dict] = {}
+    for protocol in protocols:
+        kind = get(cfg, f"mixture.protocols.{protocol}.kind", str, choices=PROTOCOL_KINDS)
+        for i, setting in enumerate(protocol_settings(cfg, protocol)):
+            for model in BASE_MODELS:
+                specs[f"{protocol}/{model}/run{i}"] = {
+                    **common, "protocol": protocol, "protocol_kind": kind, "model": model, "run": i, "steps": steps, **setting}
+        b = "mixture.baselines"
+        models = get(cfg, b + ".models", list)
+        unknown = sorted(set(models) - set(BASELINES))
+        if unknown:
+            raise ConfigError(f"config key '{b}.models' has unknown models {unknown}; known: {list(BASELINES)}")
+        b_steps = get(cfg, b + ".epochs", int, positive=True) * (data.n_train // batch)
+        b_adam = asdict(adam_spec(cfg, b + ".adam"))
+        b_std = get(cfg, b + ".init_std", float, positive=True)
+        b_seed = get(cfg, b + ".seed", int, low=0)
+        lik_std = get(cfg, b + ".vae_likelihood_std", float, positive=True)
+        for model in models:
+            spec = {**common, "protocol": protocol, "protocol_kind": kind, "model": model, "run": 0, "steps": b_steps,
+                    "seed": b_seed, "adam": b_adam, "init_std": b_std}
+            if model == "vae":
+                spec["vae_likelihood_std"] = lik_std
+            if model in NEEDS_SOURCE:
+                spec["source"] = "best-covering gan run of this protocol"
+            specs[f"{protocol}/{model}/run0"] = spec
+    return specs
+
+
+def eval_settings(cfg: Mapping) -> dict:
+    k = "mixture.eval."
+    return {"n_samples": get(cfg, k + "n_samples", int, positive=True),
+            "n_strict_samples": get(cfg, k + "n_strict_samples", int, positive=True),
+            "hq_stds": get(cfg, k + "hq_stds", float, positive=True),
+            "mmd_samples": get(cfg, k + "mmd_samples", int, low=2),
+            "seed": get(cfg, k + "seed", int, low=0)}
+
+
+# ----------------------------------------------------------------------------------------- building
+def build(spec: Mapping) -> Model:
+    """The model a spec describes, initialised N(0, init_std^2), with its optimisers.
+
+    Inverse mapping and post-hoc inference get their frozen decoder from the caller
+    (``model.decoder.load_state_dict``), which changes no optimiser: the decoder has none.
+    """
+    nets = mlp.MixtureNets(**spec["nets"])
+    name = spec["model"]
+    if name in ("ali", "posthoc"):
+        kwargs = {"encoder": ImplicitEncoder(mlp.encoder(nets), nets.noise_dim), "decoder": mlp.decoder(nets),
+                  "discriminator": ConcatDiscriminator(mlp.discriminator(nets, joint=True)),
+                  "update": spec["update"]}
+    elif name == "gan":
+        kwargs = {"decoder": mlp.decoder(nets), "update": spec["update"],
+                  "discriminator": ConcatDiscriminator(mlp.discriminator(nets, joint=False))}
+    elif name == "inverse":
+        kwargs = {"encoder": ImplicitEncoder(mlp.encoder(nets), nets.noise_dim), "decoder": mlp.decoder(nets)}
+    elif name == "vae":
+        kwargs = {"encoder": GaussianEncoder(mlp.encoder(nets, out_dim=2 * nets.z_dim, noise=False)),
+                  "decoder": mlp.decoder(nets), "likelihood_std": spec["vae_likelihood_std"]}
+    else:
+        raise ValueError(f"unknown mixture model {name!r}")
+    model = build_model(name, z_dim=nets.z_dim, **kwargs)
+    init_normal_(model, spec["init_std"])
+    model.configure_optimizers(AdamConfig(**spec["adam"]))
+    return model
+
+
+def load_trained(run_dir: Path, device: torch.device | str = "cpu") -> tuple[Model, dict]:
+    """A finished run's model in eval mode, and its record."""
+    record = json.loads((run_dir / RECORD).read_text())
+    model = build(record["spec"])
+    model.load_state_dict(torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=True))
+    return model.to(device).eval(), record
+
+
+# ----------------------------------------------------------------------------------------- training
+def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir: Path | None = None,
+              checkpoint_every: int = 10_000, log_every: int = 1000, progress: bool = True,
+              stop_at: int | None = None) -> dict:
+    """Train one run into ``run_dir`` (resuming if a checkpoint is there) and write its record."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    run_hash = config_hash(dict(spec))
+    (run_dir / SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
+    record = {"spec": dict(spec), "config_hash": run_hash, "run_dir": str(run_dir),
+              "provenance": provenance(dev), "status": "ok"}
+
+    source_decoder = None
+    if spec["model"] in NEEDS_SOURCE:
+        if source_dir is None:
+            raise ValueError(f"model {spec['model']} needs --source (the best GAN run's directory)")
+        src_model, src_record = load_trained(Path(source_dir))
+        record["source_run"] = str(source_dir)
+        record["source_config_hash"] = src_record["config_hash"]
+        if src_record.get("diverged"):
+            raise ValueError(f"source run {source_dir} diverged; it cannot serve as the frozen decoder")
+        source_decoder = src_model.decoder.state_dict()
+
+    seed_everything(spec["seed"])
+    model = build(spec)
+    if source_decoder is not None:
+        model.decoder.load_state_dict(source_decoder)
+    model = model.to(dev)
+    x, _ = train_set(MixtureSpec(**{**spec["data"], "grid": tuple(spec["data"]["grid"])}))
+    data = torch.from_numpy(x).to(dev)
+    desc = f"{spec['protocol']}/{spec['model']}/run{spec['run']}"
+    result = train(model, data, steps=spec["steps"], batch_size=spec["batch_size"], seed=spec["seed"],
+                   run_dir=run_dir, run_hash=run_hash, checkpoint_every=checkpoint_every,
+                   log_every=log_every, desc=desc, progress=progress, stop_at=stop_at)
+    torch.save(model.state_dict(), run_dir / MODEL_FILE)
+    record.update(asdict(result))
+    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    if result.diverged:
+        record["status"] = "diverged"
+    (run_dir / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
+    return record
+
+
+
+def skip_run(spec: Mapping, run_dir: Path, reason: str) -> dict:
+    """Record a run that could not train (for example: every GAN run diverged, so no source)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    record = {"spec": dict(spec), "config_hash": config_hash(dict(spec)), "run_dir": str(run_dir),
+              "provenance": provenance(torch.device("cpu")), "status": "skipped", "reason": reason,
+              "steps_done": 0, "diverged": False, "diverged_by_step": None, "wall_time_s": 0.0,
+              "resumed_from_step": None, "final_losses": {}}
+    (run_dir / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
+    return record
+
+
+# --------------------------------------------------------------------------------------- evaluation
+@torch.no_grad()
+def evaluate_run(run_dir: Path, settings: Mapping) -> dict:
+    """Coverage of generator samples, and inference metrics for models with an encoder."""
+    run_dir = Path(run_dir)
+    record = json.loads((run_dir / RECORD).read_text())
+    if record["status"] in ("skipped", "diverged"):
+        return {"run_dir": str(run_dir), "config_hash": record["config_hash"], "eval": dict(settings),
+                "model": record["spec"]["model"], "protocol": record["spec"]["protocol"],
+                "status": record["status"]}
+    model, record = load_trained(run_dir)
+    spec = record["spec"]
+    data = MixtureSpec(**{**spec["data"], "grid": tuple(spec["data"]["grid"])})
+    metrics: dict = {"run_dir": str(run_dir), "config_hash": record["config_hash"], "eval": dict(settings),
+                     "model": spec["model"], "protocol": spec["protocol"]}
+    torch.manual_seed(settings["seed"])  # the same evaluation noise for every run: paired comparisons
+    x_gen = model.decode(model.prior(settings["n_samples"]))
+    metrics["modes"] = paper_modes(data, x_gen)
+    x_strict = model.decode(model.prior(settings["n_strict_samples"]))
+    metrics.update(strict_metrics(data, x_strict, settings["hq_stds"]))
+    if model.has_encoder:
+        x_held, labels = heldout_set(data)
+        metrics.update(inference_metrics(data, model, torch.from_numpy(x_held), labels,
+                                         mmd_samples=settings["mmd_samples"]))
+    metrics["status"] = "ok" if np.isfinite(x_gen.numpy()).all() else "nonfinite_samples"
+    return metrics
+
+
+def best_run(metrics: list[dict]) -> dict | None:
+    """The best-covering run: most modes (paper count), then strict modes, % high quality, lower KL."""
+    ok = [m for m in metrics if m.get("status") == "ok"]
+    if not ok:
+        return None
+
+    def key(m):
+        kl = m["reverse_kl"] if np.isfinite(m["reverse_kl"]) else np.inf
+        return (-m["modes"], -m["strict_modes"], -m["hq_pct"], kl, m["run_dir"])
+
+    return min(ok, key=key)

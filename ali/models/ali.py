@@ -1,0 +1,42 @@
+"""ALI: encoder G_z, decoder G_x and a discriminator on joint pairs (paper section 2)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ali.models.base import AdversarialModel, register
+from ali.models.losses import ali_generator_loss, discriminator_loss
+
+
+def joint_logits(discriminator: nn.Module, x, z_hat, x_tilde, z) -> tuple[torch.Tensor, torch.Tensor]:
+    """D on the q-pairs (x, z_hat) and p-pairs (x_tilde, z) in one call.
+
+    Batching both sides is exact only for a discriminator without batch statistics; the builders
+    that use it (the mixture's maxout D) have none.
+    """
+    logits = discriminator(torch.cat([x, x_tilde]), torch.cat([z_hat, z]))
+    return logits[: len(x)], logits[len(x):]
+
+
+@register
+class ALI(AdversarialModel):
+    name = "ali"
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, z_dim: int,
+                 update: str = "simultaneous"):
+        super().__init__(update)
+        self.encoder, self.decoder, self.discriminator, self.z_dim = encoder, decoder, discriminator, z_dim
+
+    def g_parameters(self):
+        return list(self.encoder.parameters()) + list(self.decoder.parameters())
+
+    def losses(self, x):
+        z_hat = self.encoder(x)                                  # (B, z): q(z | x)
+        z = torch.randn(x.shape[0], self.z_dim, device=x.device)  # (B, z): p(z)
+        x_tilde = self.decoder(z)                                 # (B, x): p(x | z)
+        logit_q, logit_p = joint_logits(self.discriminator, x, z_hat, x_tilde, z)
+        return discriminator_loss(logit_q, logit_p), ali_generator_loss(logit_q, logit_p)
+
+    def encode(self, x):
+        return self.encoder(x)

@@ -1,0 +1,1 @@
+"""Networks: shared layers and the builders for each experiment's architectures."""

@@ -1,0 +1,27 @@
+"""Published numbers, typed in once, each with its source. Tables print them only in columns named
+for their source (``paper_*``, ``pacgan_*``), never as ours.
+"""
+
+from __future__ import annotations
+
+# Dumoulin et al. (2017), section 4.5: 10 runs per model with random hyperparameters; the paper's
+# mode count (10,000 samples, a mode is dropped when no sample is assigned to it). The paper does not
+# say whether its +/- is a population or sample std.
+PAPER_MIXTURE = {
+    "ali": {"modes_mean": 13.4, "modes_std": 5.8, "modes_min": 8, "modes_max": 25},
+    "gan": {"modes_mean": 10.4, "modes_std": 9.2, "modes_min": 1, "modes_max": 22},
+}
+
+# Lin et al., PacGAN (2018), table re-running the authors' ALI code with its fixed hyperparameters
+# (lr 1e-4, Blocks beta1 0.8) for 400 epochs over 10 seeds; the stricter metrics (2,500 samples,
+# 3 std); +/- is the standard error over the 10 trials.
+PACGAN_MIXTURE = {
+    "ali": {"strict_modes_mean": 24.1, "strict_modes_sem": 0.4, "hq_pct_mean": 95.7, "hq_pct_sem": 0.6,
+            "reverse_kl_mean": 0.14, "reverse_kl_sem": 0.03},
+    "gan": {"strict_modes_mean": 17.3, "strict_modes_sem": 0.8, "hq_pct_mean": 94.8, "hq_pct_sem": 0.7,
+            "reverse_kl_mean": 0.70, "reverse_kl_sem": 0.07},
+}
+PACGAN_EPOCHS = 400
+
+# Which published protocol each of our protocol kinds stands beside.
+MIXTURE_REFERENCES = {"random": ("paper", PAPER_MIXTURE), "fixed": ("pacgan", PACGAN_MIXTURE)}

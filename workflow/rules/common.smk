@@ -1,0 +1,15 @@
+# Shared helpers: the preset's output directory and the package's plan of runs.
+import json
+import sys
+
+from ali.config import results_dir
+
+RESULTS = results_dir(config)
+PRESET = config["preset"]
+# The package's CLI, run by the interpreter that runs Snakemake (so no PATH set-up is needed).
+ALI = f"{sys.executable} -m ali"
+
+
+def as_json(obj):
+    """Compact JSON for a shell argument (quote it with {params.x:q})."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))
