@@ -4,6 +4,7 @@
 #   snakemake --cores 8 results/mixture.csv                                  # paper preset
 #   snakemake --cores 2 --configfile config/smoke.yaml results/smoke/mixture.csv   # smoke preset
 #   snakemake --workflow-profile workflow/profiles/slurm results/mixture.csv # SLURM GPU nodes
+#   snakemake --cores 8 images                                               # every image run + figures
 
 from snakemake.utils import min_version, validate
 
@@ -17,9 +18,17 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/mixture.smk"
+include: "workflow/rules/images.smk"
 
 
 rule all:
     default_target: True
     input:
         MIXTURE_TARGETS,
+        IMAGES_TARGETS,
+
+
+rule images:
+    """Every unsupervised image run of the preset and its figures."""
+    input:
+        IMAGES_TARGETS,

@@ -15,15 +15,20 @@ The workflow (Snakefile) calls these commands; you can call them by hand too, e.
 """
 
 
+def _all_specs(cfg: dict) -> dict[str, dict]:
+    from ali.experiments import images, mixture
+
+    return {**mixture.plan(cfg), **images.plan(cfg)}
+
+
 def _spec_from_args(args) -> dict:
     from ali.config import load_config
-    from ali.experiments import mixture
 
     if args.spec:
         return json.loads(args.spec)
     if not (args.configfile and args.run):
-        raise SystemExit("error: give --spec JSON, or --configfile FILE with --run PROTOCOL/MODEL/runI")
-    specs = mixture.plan(load_config(args.configfile))
+        raise SystemExit("error: give --spec JSON, or --configfile FILE with --run KEY (see `ali plan`)")
+    specs = _all_specs(load_config(args.configfile))
     if args.run not in specs:
         raise SystemExit(f"error: run {args.run!r} is not in the plan; `ali plan --configfile {args.configfile}`"
                          f" lists them")
@@ -32,29 +37,33 @@ def _spec_from_args(args) -> dict:
 
 def cmd_plan(args) -> None:
     from ali.config import load_config
-    from ali.experiments import mixture
+    from ali.optim import AdamConfig
 
-    specs = mixture.plan(load_config(args.configfile))
+    specs = _all_specs(load_config(args.configfile))
     if args.json:
         print(json.dumps(specs, indent=2, sort_keys=True))
         return
-    print(f"{'run':<28} {'seed':>6} {'lr':>10} {'betas (torch)':>16} {'init_std':>9} {'steps':>8}")
-    from ali.optim import AdamConfig
-
+    print(f"{'run':<28} {'seed':>6} {'lr':>10} {'betas (torch)':>16} {'init_std':>9} {'batch':>6} {'steps':>9}")
     for key, s in specs.items():
         b1, b2 = AdamConfig(**s["adam"]).torch_betas()
         print(f"{key:<28} {s['seed']:>6} {s['adam']['lr']:>10.3g} {f'({b1:.3g}, {b2:.4g})':>16} "
-              f"{s['init_std']:>9.3g} {s['steps']:>8}")
+              f"{s['init_std']:>9.3g} {s['batch_size']:>6} {s['steps']:>9}")
 
 
 def cmd_train(args) -> None:
     import torch
 
-    from ali.experiments import mixture
+    from ali.experiments import images, mixture
 
     torch.set_num_threads(args.threads)
     spec = _spec_from_args(args)
     out = Path(args.out)
+    if spec["experiment"] == "images":
+        record = images.train_run(spec, out, data_root=Path(args.data_root), device=args.device,
+                                  checkpoint_every=args.checkpoint_every or 2000, log_every=args.log_every or 100,
+                                  progress=not args.no_progress)
+        _report_training(record, out)
+        return
     source = None
     if spec["model"] in mixture.NEEDS_SOURCE:
         if not args.best:
@@ -66,10 +75,51 @@ def cmd_train(args) -> None:
             return
         source = Path(best["gan"])
     record = mixture.train_run(spec, out, device=args.device, source_dir=source,
-                               checkpoint_every=args.checkpoint_every, log_every=args.log_every,
+                               checkpoint_every=args.checkpoint_every or 10_000, log_every=args.log_every or 1000,
                                progress=not args.no_progress)
+    _report_training(record, out)
+
+
+def _report_training(record: dict, out: Path) -> None:
     status = "DIVERGED (recorded, not retried)" if record["diverged"] else "done"
     print(f"{status}: {out} after {record['steps_done']} steps in {record['wall_time_s']:.1f}s", file=sys.stderr)
+
+
+def cmd_download(args) -> None:
+    from ali.data import images
+
+    images.download(args.dataset, Path(args.root))
+    for split in images.DATASETS[args.dataset].splits:
+        images.check(args.dataset, split, Path(args.root))
+    if args.flag:
+        Path(args.flag).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.flag).write_text(f"{args.dataset}: every split verified\n")
+
+
+def cmd_image_figures(args) -> None:
+    import torch
+
+    from ali.data import images as image_data
+    from ali.experiments import images
+    from ali.report import image_figures as figs
+
+    torch.set_num_threads(args.threads)
+    model, record = images.load(Path(args.run_dir))
+    spec = record["spec"]
+    out = Path(args.out_dir)
+    prefix = f"{spec['dataset']}_{spec['model']}_seed{spec['seed']}"
+    torch.manual_seed(args.seed)
+    if args.kind == "samples":
+        figs.samples_grid(model, args.n_samples, out / f"{prefix}_samples.png")
+        return
+    if not model.has_encoder:
+        raise SystemExit(f"error: {spec['model']} has no encoder: no reconstructions or interpolations")
+    x, _ = image_data.load(spec["dataset"], spec["heldout_split"], Path(args.data_root))
+    x = torch.from_numpy(image_data.to_float(x))
+    n, k = args.n_reconstructions, args.n_interpolations
+    figs.reconstructions_grid(model, x[:n], out / f"{prefix}_reconstructions.png")
+    figs.interpolation_grid(model, x[n:n + k], x[n + k:n + 2 * k], args.interpolation_steps,
+                            out / f"{prefix}_interpolations.png")
 
 
 def cmd_evaluate(args) -> None:
@@ -141,12 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("plan", help="list the training runs a config defines")
+    s = sub.add_parser("plan", help="list the training runs a config defines", description="Expand a preset (config/paper.yaml, or another merged on top of it) into every training run: seeds, learning rates, Adam betas in PyTorch's convention, init std, batch size and steps.")
     s.add_argument("--configfile", required=True, help="preset YAML, e.g. config/paper.yaml")
     s.add_argument("--json", action="store_true", help="print the full run specs as JSON")
     s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("train", help="train one run (resumes from its checkpoint if one exists)")
+    s = sub.add_parser("train", help="train one run (resumes from its checkpoint if one exists)", description="Train one run into --out. Writes checkpoint.pt every --checkpoint-every steps and resumes from it when run again; a NaN/inf loss stops the run and records it as diverged (exit 0), it is never retried silently.")
     s.add_argument("--out", required=True, help="run directory (checkpoint, model.pt, record.json)")
     s.add_argument("--spec", help="run spec as JSON (what the workflow passes)")
     s.add_argument("--configfile", help="preset YAML (with --run, instead of --spec)")
@@ -154,12 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--best", help="best.json of the protocol (inverse mapping and post-hoc need the best GAN)")
     s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N] (default auto)")
     s.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1: small MLPs)")
-    s.add_argument("--checkpoint-every", type=int, default=10_000, help="steps between checkpoints")
-    s.add_argument("--log-every", type=int, default=1000, help="steps between progress lines")
+    s.add_argument("--data-root", default="data", help="dataset directory (image runs; default data)")
+    s.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (mixture 10000, images 2000)")
+    s.add_argument("--log-every", type=int, help="steps between progress lines (mixture 1000, images 100)")
     s.add_argument("--no-progress", action="store_true", help="no progress output")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", help="mode coverage and inference metrics of one trained run")
+    s = sub.add_parser("evaluate", help="mode coverage and inference metrics of one trained run", description="Mixture metrics of one trained run: the paper's mode count (10,000 samples), the VEEGAN/PacGAN metrics (2,500 samples within 3 std) and, for models with an encoder, reconstruction and q(z)-vs-p(z) metrics on the held-out set.")
     s.add_argument("--run-dir", required=True)
     s.add_argument("--out", required=True, help="metrics JSON to write")
     s.add_argument("--eval", help="evaluation settings as JSON (what the workflow passes)")
@@ -167,34 +218,58 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("best", help="pick the best-covering ALI and GAN runs of one protocol")
+    s = sub.add_parser("best", help="pick the best-covering ALI and GAN runs of one protocol", description="Pick the best-covering ALI and GAN runs of one protocol (most modes, then strict modes, % high quality, lower reverse KL: our choice of tie-break); the inference baselines train on that GAN.")
     s.add_argument("--metrics", nargs="+", required=True, help="metrics.json of each ALI and GAN run")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_best)
 
-    s = sub.add_parser("mixture-report", help="write mixture_runs.csv and mixture.csv")
+    s = sub.add_parser("mixture-report", help="write mixture_runs.csv and mixture.csv", description="Write the tidy per-run table and the per-protocol-and-model summary with the paper's and PacGAN's numbers in columns named as theirs.")
     s.add_argument("--run-dirs", nargs="+", required=True)
     s.add_argument("--out-runs", required=True)
     s.add_argument("--out-table", required=True)
     s.set_defaults(func=cmd_mixture_report)
 
-    s = sub.add_parser("figure8", help="the paper's Figure 8 from the best ALI and the baselines")
+    s = sub.add_parser("figure8", help="the paper's Figure 8 from the best ALI and the baselines", description="Draw the paper's Figure 8: rows data, latent codes, reconstructions, prior samples, generator samples; columns ALI, inverse mapping, post-hoc inference, VAE.")
     s.add_argument("--best", required=True)
     s.add_argument("--baselines", nargs="*", default=[], help="run directories of inverse, posthoc, vae")
     s.add_argument("--out", required=True)
     s.add_argument("--title", default="Figure 8")
     s.set_defaults(func=cmd_figure8)
+    s = sub.add_parser("download", help="download and verify one dataset (run where there is internet)",
+                       description="Download one dataset into --root with torchvision's own download code, then "
+                                   "verify every split's MD5. Idempotent: verified files are kept.")
+    s.add_argument("dataset", choices=["svhn", "cifar10", "celeba", "tiny_imagenet", "digits"])
+    s.add_argument("--root", default="data", help="data directory (default data)")
+    s.add_argument("--flag", help="file to write once everything is verified (for the workflow)")
+    s.set_defaults(func=cmd_download)
+
+    s = sub.add_parser("image-figures", help="samples, reconstructions and interpolations of an image run",
+                       description="Figures 2-6 for one trained image run: --kind samples draws from p(z); "
+                                   "--kind inference shows held-out reconstructions (odd columns data, even "
+                                   "columns reconstructions) and latent interpolations between held-out pairs.")
+    s.add_argument("--run-dir", required=True)
+    s.add_argument("--out-dir", required=True)
+    s.add_argument("--kind", choices=["samples", "inference"], default="samples")
+    s.add_argument("--data-root", default="data")
+    s.add_argument("--n-samples", type=int, default=100)
+    s.add_argument("--n-reconstructions", type=int, default=50)
+    s.add_argument("--n-interpolations", type=int, default=8)
+    s.add_argument("--interpolation-steps", type=int, default=10)
+    s.add_argument("--seed", type=int, default=5)
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_image_figures)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from ali.config import ConfigError
+    from ali.data.images import DatasetMissingError
     from ali.train import CheckpointError
 
     args = build_parser().parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, CheckpointError) as err:
+    except (ConfigError, CheckpointError, DatasetMissingError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -56,6 +56,15 @@ def epoch_permutation(seed: int, epoch: int, n: int, device: torch.device) -> to
     return torch.randperm(n, generator=g).to(device)
 
 
+def as_model_input(x: torch.Tensor, channels_last: bool = False) -> torch.Tensor:
+    """A batch as the model takes it: uint8 images become float in [0, 1] on the device, per batch."""
+    if x.dtype == torch.uint8:
+        x = x.float().div_(255.0)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
     if torch.cuda.is_available():
@@ -144,6 +153,7 @@ def train(model: Model, data: torch.Tensor, *, steps: int, batch_size: int, seed
         start, elapsed = load_checkpoint(ckpt_path, model, run_hash)
         resumed = start
     model.train()
+    channels_last = data.dim() == 4 and getattr(model, "channels_last", False)
 
     bar = Progress(steps, start, desc, enabled=progress)
     finite = torch.ones((), dtype=torch.bool, device=data.device)
@@ -160,7 +170,7 @@ def train(model: Model, data: torch.Tensor, *, steps: int, batch_size: int, seed
         epoch, pos = divmod(step, steps_per_epoch)
         if epoch != perm_epoch:
             perm, perm_epoch = epoch_permutation(seed, epoch, n, data.device), epoch
-        x = data[perm[pos * batch_size:(pos + 1) * batch_size]]
+        x = as_model_input(data[perm[pos * batch_size:(pos + 1) * batch_size]], channels_last)
         losses = model.train_step(x)
         for k, v in losses.items():
             finite &= torch.isfinite(v)

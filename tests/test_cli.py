@@ -64,9 +64,6 @@ def test_top_level_help_gives_each_subcommand_a_summary():
     assert all(summaries.values())
 
 
-@pytest.mark.xfail(strict=True, reason="ali/cli.py build_parser: sub.add_parser(..., help=...) sets no "
-                   "description=, so `ali <command> --help` shows only usage and options, not what the "
-                   "command does")
 def test_each_subcommand_help_describes_what_it_does(capsys):
     missing = []
     for command, summary in _summaries().items():

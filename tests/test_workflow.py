@@ -135,10 +135,6 @@ def test_dry_run_with_the_slurm_profile(slurm_dry_run):
     assert len(evaluate) == 46 and all(r["slurm_partition"] == "cpu" for r in evaluate)
 
 
-@pytest.mark.xfail(strict=True, reason="workflow/profiles/slurm/config.yaml set-resources sends every "
-                   "mixture_train job to slurm_partition 'gpu', although its comment says this applies only "
-                   "when mixture.device is cuda/auto: with the paper preset (device cpu, gpu=0) all 46 CPU "
-                   "training jobs queue on the GPU partition without asking for a GPU")
 def test_slurm_profile_sends_cpu_training_jobs_to_the_cpu_partition(slurm_dry_run):
     train = job_resources(slurm_dry_run, "mixture_train")
     assert train and all(r["gpu"] == "0" for r in train)  # the paper preset trains on CPU

@@ -15,8 +15,6 @@ best-covering GAN run's frozen decoder.
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
@@ -25,6 +23,8 @@ import numpy as np
 import torch
 
 from ali.config import ConfigError, get
+from ali.experiments import runs
+from ali.experiments.runs import METRICS, MODEL_FILE, RECORD, SPEC  # noqa: F401  (re-exported)
 from ali.data.mixture import MixtureSpec, heldout_set, train_set
 from ali.eval.coverage import paper_modes, strict_metrics
 from ali.eval.inference import inference_metrics
@@ -34,15 +34,12 @@ from ali.nets import mlp
 from ali.nets.layers import init_normal_
 from ali.nets.stochastic import ConcatDiscriminator, GaussianEncoder, ImplicitEncoder
 from ali.optim import CONVENTIONS, AdamConfig
-from ali.provenance import config_hash, provenance
-from ali.train import resolve_device, seed_everything, train
 
 BASE_MODELS = ("ali", "gan")
 BASELINES = ("inverse", "posthoc", "vae")
 NEEDS_SOURCE = ("inverse", "posthoc")
 PROTOCOL_KINDS = ("random", "fixed")
 
-RECORD, METRICS, MODEL_FILE, SPEC = "record.json", "metrics.json", "model.pt", "spec.json"
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -206,67 +203,39 @@ def build(spec: Mapping) -> Model:
 
 def load_trained(run_dir: Path, device: torch.device | str = "cpu") -> tuple[Model, dict]:
     """A finished run's model in eval mode, and its record."""
-    record = json.loads((run_dir / RECORD).read_text())
-    model = build(record["spec"])
-    model.load_state_dict(torch.load(run_dir / MODEL_FILE, map_location="cpu", weights_only=True))
-    return model.to(device).eval(), record
+    return runs.load_trained(Path(run_dir), build, device)
+
+
+def mixture_spec(spec: Mapping) -> MixtureSpec:
+    return MixtureSpec(**{**spec["data"], "grid": tuple(spec["data"]["grid"])})
 
 
 # ----------------------------------------------------------------------------------------- training
 def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir: Path | None = None,
               checkpoint_every: int = 10_000, log_every: int = 1000, progress: bool = True,
               stop_at: int | None = None) -> dict:
-    """Train one run into ``run_dir`` (resuming if a checkpoint is there) and write its record."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    dev = resolve_device(device)
-    run_hash = config_hash(dict(spec))
-    (run_dir / SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
-    record = {"spec": dict(spec), "config_hash": run_hash, "run_dir": str(run_dir),
-              "provenance": provenance(dev), "status": "ok"}
+    """Train one run into ``run_dir`` (resuming if a checkpoint is there) and write its record.
 
-    source_decoder = None
+    Inverse mapping and post-hoc inference take their frozen decoder from ``source_dir``.
+    """
+    prepare, extra = None, {}
     if spec["model"] in NEEDS_SOURCE:
         if source_dir is None:
-            raise ValueError(f"model {spec['model']} needs --source (the best GAN run's directory)")
-        src_model, src_record = load_trained(Path(source_dir))
-        record["source_run"] = str(source_dir)
-        record["source_config_hash"] = src_record["config_hash"]
-        if src_record.get("diverged"):
-            raise ValueError(f"source run {source_dir} diverged; it cannot serve as the frozen decoder")
-        source_decoder = src_model.decoder.state_dict()
+            raise ValueError(f"model {spec['model']} needs the best GAN run's directory as its source")
+        src_model, src_record = load_trained(Path(source_dir))  # refuses diverged or skipped runs
+        extra = {"source_run": str(source_dir), "source_config_hash": src_record["config_hash"]}
 
-    seed_everything(spec["seed"])
-    model = build(spec)
-    if source_decoder is not None:
-        model.decoder.load_state_dict(source_decoder)
-    model = model.to(dev)
-    x, _ = train_set(MixtureSpec(**{**spec["data"], "grid": tuple(spec["data"]["grid"])}))
-    data = torch.from_numpy(x).to(dev)
-    desc = f"{spec['protocol']}/{spec['model']}/run{spec['run']}"
-    result = train(model, data, steps=spec["steps"], batch_size=spec["batch_size"], seed=spec["seed"],
-                   run_dir=run_dir, run_hash=run_hash, checkpoint_every=checkpoint_every,
-                   log_every=log_every, desc=desc, progress=progress, stop_at=stop_at)
-    torch.save(model.state_dict(), run_dir / MODEL_FILE)
-    record.update(asdict(result))
-    record["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    if result.diverged:
-        record["status"] = "diverged"
-    (run_dir / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
-    return record
+        def prepare(model: Model) -> None:
+            model.decoder.load_state_dict(src_model.decoder.state_dict())
+
+    x, _ = train_set(mixture_spec(spec))
+    return runs.run_training(spec, run_dir, build=build, data=torch.from_numpy(x), device=device,
+                             prepare=prepare, extra_record=extra,
+                             desc=f"{spec['protocol']}/{spec['model']}/run{spec['run']}", checkpoint_every=checkpoint_every,
+                             log_every=log_every, progress=progress, stop_at=stop_at)
 
 
-
-def skip_run(spec: Mapping, run_dir: Path, reason: str) -> dict:
-    """Record a run that could not train (for example: every GAN run diverged, so no source)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    record = {"spec": dict(spec), "config_hash": config_hash(dict(spec)), "run_dir": str(run_dir),
-              "provenance": provenance(torch.device("cpu")), "status": "skipped", "reason": reason,
-              "steps_done": 0, "diverged": False, "diverged_by_step": None, "wall_time_s": 0.0,
-              "resumed_from_step": None, "final_losses": {}}
-    (run_dir / RECORD).write_text(json.dumps(record, indent=2, sort_keys=True))
-    return record
+skip_run = runs.skip_run
 
 
 # --------------------------------------------------------------------------------------- evaluation
@@ -274,14 +243,14 @@ def skip_run(spec: Mapping, run_dir: Path, reason: str) -> dict:
 def evaluate_run(run_dir: Path, settings: Mapping) -> dict:
     """Coverage of generator samples, and inference metrics for models with an encoder."""
     run_dir = Path(run_dir)
-    record = json.loads((run_dir / RECORD).read_text())
+    record = runs.read_record(run_dir)
     if record["status"] in ("skipped", "diverged"):
         return {"run_dir": str(run_dir), "config_hash": record["config_hash"], "eval": dict(settings),
                 "model": record["spec"]["model"], "protocol": record["spec"]["protocol"],
                 "status": record["status"]}
     model, record = load_trained(run_dir)
     spec = record["spec"]
-    data = MixtureSpec(**{**spec["data"], "grid": tuple(spec["data"]["grid"])})
+    data = mixture_spec(spec)
     metrics: dict = {"run_dir": str(run_dir), "config_hash": record["config_hash"], "eval": dict(settings),
                      "model": spec["model"], "protocol": spec["protocol"]}
     torch.manual_seed(settings["seed"])  # the same evaluation noise for every run: paired comparisons

@@ -26,6 +26,13 @@ class Model(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.amp = False  # bf16 autocast of the forward pass on CUDA (an option, off by default)
+        self.channels_last = False  # the loop then feeds image batches in channels-last layout
+
+    def autocast(self, x: torch.Tensor):
+        """bf16 autocast for the losses' forward pass when ``amp`` is on and x is on a GPU."""
+        return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
+                              enabled=self.amp and x.device.type == "cuda")
 
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -78,16 +85,19 @@ class AdversarialModel(Model):
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         d_params, g_params = self.d_parameters(), self.g_parameters()
         if self.update == "simultaneous":
-            loss_d, loss_g = self.losses(x)
+            with self.autocast(x):
+                loss_d, loss_g = self.losses(x)
             _apply_grads(d_params, torch.autograd.grad(loss_d, d_params, retain_graph=True))
             _apply_grads(g_params, torch.autograd.grad(loss_g, g_params))
             self.optimizers["d"].step()
             self.optimizers["g"].step()
         else:
-            loss_d, _ = self.losses(x)
+            with self.autocast(x):
+                loss_d, _ = self.losses(x)
             _apply_grads(d_params, torch.autograd.grad(loss_d, d_params))
             self.optimizers["d"].step()
-            _, loss_g = self.losses(x)
+            with self.autocast(x):
+                _, loss_g = self.losses(x)
             _apply_grads(g_params, torch.autograd.grad(loss_g, g_params))
             self.optimizers["g"].step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
@@ -105,7 +115,8 @@ class SingleObjectiveModel(Model):
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
-        loss = self.loss(x)
+        with self.autocast(x):
+            loss = self.loss(x)
         loss.backward()
         opt.step()
         return {"loss": loss.detach()}

@@ -13,3 +13,10 @@ ALI = f"{sys.executable} -m ali"
 def as_json(obj):
     """Compact JSON for a shell argument (quote it with {params.x:q})."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+wildcard_constraints:
+    dataset="svhn|cifar10|celeba|tiny_imagenet|digits",
+    imgmodel="ali|gan|vae",
+    encmodel="ali|vae",
+    seed=r"\d+",

@@ -1,0 +1,158 @@
+"""One builder for every image architecture in ``ali.nets.specs``.
+
+A layer row becomes: Dropout (on its input) -> Conv or ConvTranspose (no padding) -> untied bias
+(decoder output only) -> BatchNorm -> nonlinearity (LeakyReLU, maxout over channel groups, sigmoid
+or none).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from ali.nets.layers import BN_EPS, BN_MOMENTUM
+from ali.nets.specs import CONV, LINEAR, LRELU, MAXOUT, SIGMOID, TIED, UNTIED, ArchSpec, Layer, out_size
+
+
+class ChannelMaxout(nn.Module):
+    """Max over groups of ``pieces`` consecutive channels: (B, C, H, W) -> (B, C / pieces, H, W)."""
+
+    def __init__(self, pieces: int):
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        return x.view(b, c // self.pieces, self.pieces, h, w).amax(dim=2)
+
+
+class UntiedBias(nn.Module):
+    """One bias per channel and pixel (Blocks' ``tied_biases=False``)."""
+
+    def __init__(self, channels: int, size: int):
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(channels, size, size))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.bias
+
+
+def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tuple[list[nn.Module], int, int]:
+    mods: list[nn.Module] = []
+    if layer.dropout > 0:
+        mods.append(nn.Dropout(layer.dropout))
+    conv_cls = nn.Conv2d if layer.op == CONV else nn.ConvTranspose2d
+    mods.append(conv_cls(in_ch, layer.out, layer.kernel, layer.stride, padding=0, bias=layer.bias == TIED))
+    size = out_size(layer, size)
+    if size < 1:
+        raise ValueError(f"layer {layer} shrinks the input below 1x1")
+    if layer.bias == UNTIED:
+        mods.append(UntiedBias(layer.out, size))
+    if layer.bn:
+        mods.append(nn.BatchNorm2d(layer.out, eps=BN_EPS, momentum=BN_MOMENTUM))
+    out_ch = layer.out
+    if layer.act == LRELU:
+        mods.append(nn.LeakyReLU(leak))
+    elif layer.act == MAXOUT:
+        mods.append(ChannelMaxout(pieces))
+        out_ch = layer.out // pieces
+    elif layer.act == SIGMOID:
+        mods.append(nn.Sigmoid())
+    elif layer.act != LINEAR:
+        raise ValueError(f"unknown nonlinearity {layer.act!r}")
+    return mods, out_ch, size
+
+
+class Stack(nn.Sequential):
+    """A spec's stack of layers; ``out_channels``/``out_size`` and per-layer sizes are recorded."""
+
+    def __init__(self, layers: tuple[Layer, ...], in_ch: int, size: int, leak: float, pieces: int):
+        mods, self_sizes, self_channels, self_ends = [], [], [], []
+        for layer in layers:
+            block, in_ch, size = _block(layer, in_ch, size, leak, pieces)
+            mods.extend(block)
+            self_sizes.append(size)
+            self_channels.append(in_ch)
+            self_ends.append(len(mods))
+        super().__init__(*mods)
+        self.sizes, self.channels, self.layer_ends = self_sizes, self_channels, self_ends
+        self.out_channels, self.out_size = in_ch, size
+
+    def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of every spec row (after its nonlinearity), for representation probes."""
+        outs, start = [], 0
+        for end in self.layer_ends:
+            for m in list(self)[start:end]:
+                x = m(x)
+            outs.append(x)
+            start = end
+        return outs
+
+
+class ConvEncoder(nn.Module):
+    """x (B, C, H, W) -> (B, 2 * z): mu and log sigma, flattened from the 1x1 output."""
+
+    def __init__(self, spec: ArchSpec):
+        super().__init__()
+        self.net = Stack(spec.encoder, spec.channels, spec.image_size, spec.leak, spec.maxout_pieces)
+        if self.net.out_size != 1 or self.net.out_channels != 2 * spec.z_dim:
+            raise ValueError(f"{spec.name} encoder ends at {self.net.out_channels}x{self.net.out_size}^2, "
+                             f"expected {2 * spec.z_dim}x1x1")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x).flatten(1)
+
+
+class ConvDecoder(nn.Module):
+    """z (B, z) -> x (B, C, H, W) in [0, 1]."""
+
+    def __init__(self, spec: ArchSpec):
+        super().__init__()
+        self.net = Stack(spec.decoder, spec.z_dim, 1, spec.leak, spec.maxout_pieces)
+        if self.net.out_size != spec.image_size or self.net.out_channels != spec.channels:
+            raise ValueError(f"{spec.name} decoder ends at {self.net.out_channels}x{self.net.out_size}^2")
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.shape[0], -1, 1, 1))
+
+    @torch.no_grad()
+    def init_output_bias(self, images: torch.Tensor) -> None:
+        """Start the untied output bias at the log-odds of the mean training pixel (released code)."""
+        bias = [m for m in self.net if isinstance(m, UntiedBias)]
+        if not bias:
+            return
+        p = images.float().mean(0).clamp(1e-7, 1 - 1e-7)
+        bias[-1].bias.copy_(torch.log(p / (1 - p)))
+
+
+class JointConvDiscriminator(nn.Module):
+    """D(x, z) = joint(concat(D_x(x), D_z(z))) -> logits (B,). Without z (GAN): a 1x1 head on D_x."""
+
+    def __init__(self, spec: ArchSpec, joint: bool = True):
+        super().__init__()
+        self.dx = Stack(spec.disc_x, spec.channels, spec.image_size, spec.leak, spec.maxout_pieces)
+        if self.dx.out_size != 1:
+            raise ValueError(f"{spec.name} D(x) ends at {self.dx.out_size}x{self.dx.out_size}, expected 1x1")
+        if joint:
+            self.dz = Stack(spec.disc_z, spec.z_dim, 1, spec.leak, spec.maxout_pieces)
+            in_ch = self.dx.out_channels + self.dz.out_channels
+            self.joint = Stack(spec.disc_joint, in_ch, 1, spec.leak, spec.maxout_pieces)
+        else:
+            # The GAN baseline's D(x): the x-stack, then a biased 1x1 convolution to one logit (ours).
+            self.dz = None
+            self.joint = nn.Sequential(nn.Dropout(spec.disc_joint[-1].dropout),
+                                       nn.Conv2d(self.dx.out_channels, 1, 1))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dx(x)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.dx(x)
+        if self.dz is not None:
+            h = torch.cat([h, self.dz(z.view(z.shape[0], -1, 1, 1))], dim=1)
+        return self.joint(h).flatten()
+
+
+def count_parameters(module: nn.Module) -> int:
+    return int(sum(np.prod(p.shape) for p in module.parameters()))
