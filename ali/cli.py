@@ -191,12 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    s = sub.add_parser("plan", help="list the training runs a config defines", description="Expand a preset (config/paper.yaml, or another merged on top of it) into every training run: seeds, learning rates, Adam betas in PyTorch's convention, init std, batch size and steps.")
+    s = sub.add_parser("plan", help="list the training runs a config defines", description="A preset (config/paper.yaml, or another merged on top of it) expands into every training run: seeds, learning rates, Adam betas in PyTorch's convention, init std, batch size and steps.")
     s.add_argument("--configfile", required=True, help="preset YAML, e.g. config/paper.yaml")
     s.add_argument("--json", action="store_true", help="print the full run specs as JSON")
     s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("train", help="train one run (resumes from its checkpoint if one exists)", description="Train one run into --out. Writes checkpoint.pt every --checkpoint-every steps and resumes from it when run again; a NaN/inf loss stops the run and records it as diverged (exit 0), it is never retried silently.")
+    s = sub.add_parser("train", help="train one run (resumes from its checkpoint if one exists)", description="Writes checkpoint.pt every --checkpoint-every steps and resumes from it when run again; a NaN/inf loss stops the run and records it as diverged (exit 0), it is never retried silently.")
     s.add_argument("--out", required=True, help="run directory (checkpoint, model.pt, record.json)")
     s.add_argument("--spec", help="run spec as JSON (what the workflow passes)")
     s.add_argument("--configfile", help="preset YAML (with --run, instead of --spec)")
@@ -210,7 +210,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--no-progress", action="store_true", help="no progress output")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("evaluate", help="mode coverage and inference metrics of one trained run", description="Mixture metrics of one trained run: the paper's mode count (10,000 samples), the VEEGAN/PacGAN metrics (2,500 samples within 3 std) and, for models with an encoder, reconstruction and q(z)-vs-p(z) metrics on the held-out set.")
+    s = sub.add_parser("evaluate", help="mode coverage and inference metrics of one trained run", description="The paper's mode count (10,000 samples), the VEEGAN/PacGAN metrics (2,500 samples within 3 std) and, for models with an encoder, reconstruction and q(z)-vs-p(z) metrics on the held-out set.")
     s.add_argument("--run-dir", required=True)
     s.add_argument("--out", required=True, help="metrics JSON to write")
     s.add_argument("--eval", help="evaluation settings as JSON (what the workflow passes)")
@@ -218,33 +218,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(func=cmd_evaluate)
 
-    s = sub.add_parser("best", help="pick the best-covering ALI and GAN runs of one protocol", description="Pick the best-covering ALI and GAN runs of one protocol (most modes, then strict modes, % high quality, lower reverse KL: our choice of tie-break); the inference baselines train on that GAN.")
+    s = sub.add_parser("best", help="pick the best-covering ALI and GAN runs of one protocol", description="Order: most modes, then strict modes, % high quality, lower reverse KL (our choice of tie-break). The inference baselines train on that GAN.")
     s.add_argument("--metrics", nargs="+", required=True, help="metrics.json of each ALI and GAN run")
     s.add_argument("--out", required=True)
     s.set_defaults(func=cmd_best)
 
-    s = sub.add_parser("mixture-report", help="write mixture_runs.csv and mixture.csv", description="Write the tidy per-run table and the per-protocol-and-model summary with the paper's and PacGAN's numbers in columns named as theirs.")
+    s = sub.add_parser("mixture-report", help="write mixture_runs.csv and mixture.csv", description="The tidy per-run table, and the per-protocol-and-model summary with the paper's and PacGAN's numbers in columns named as theirs.")
     s.add_argument("--run-dirs", nargs="+", required=True)
     s.add_argument("--out-runs", required=True)
     s.add_argument("--out-table", required=True)
     s.set_defaults(func=cmd_mixture_report)
 
-    s = sub.add_parser("figure8", help="the paper's Figure 8 from the best ALI and the baselines", description="Draw the paper's Figure 8: rows data, latent codes, reconstructions, prior samples, generator samples; columns ALI, inverse mapping, post-hoc inference, VAE.")
+    s = sub.add_parser("figure8", help="the paper's Figure 8 from the best ALI and the baselines", description="Rows: data, latent codes, reconstructions, prior samples, generator samples; columns ALI, inverse mapping, post-hoc inference, VAE.")
     s.add_argument("--best", required=True)
     s.add_argument("--baselines", nargs="*", default=[], help="run directories of inverse, posthoc, vae")
     s.add_argument("--out", required=True)
     s.add_argument("--title", default="Figure 8")
     s.set_defaults(func=cmd_figure8)
     s = sub.add_parser("download", help="download and verify one dataset (run where there is internet)",
-                       description="Download one dataset into --root with torchvision's own download code, then "
-                                   "verify every split's MD5. Idempotent: verified files are kept.")
+                       description="Uses torchvision's own download code, then "
+                                   "verifies every split's MD5. Idempotent: verified files are kept.")
     s.add_argument("dataset", choices=["svhn", "cifar10", "celeba", "tiny_imagenet", "digits"])
     s.add_argument("--root", default="data", help="data directory (default data)")
     s.add_argument("--flag", help="file to write once everything is verified (for the workflow)")
     s.set_defaults(func=cmd_download)
 
     s = sub.add_parser("image-figures", help="samples, reconstructions and interpolations of an image run",
-                       description="Figures 2-6 for one trained image run: --kind samples draws from p(z); "
+                       description="Figures 2-6: --kind samples draws from p(z); "
                                    "--kind inference shows held-out reconstructions (odd columns data, even "
                                    "columns reconstructions) and latent interpolations between held-out pairs.")
     s.add_argument("--run-dir", required=True)
@@ -258,6 +258,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=5)
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(func=cmd_image_figures)
+    for action in sub._choices_actions:  # each command's --help opens with its one-line summary
+        command = sub.choices[action.dest]
+        command.description = f"{action.help}. {command.description or ''}".strip()
     return p
 
 

@@ -13,11 +13,12 @@ import yaml
 
 from ali.cli import build_parser, main
 from ali.config import load_config
+from ali.experiments import images
 from ali.experiments import mixture as mx
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
-SUBCOMMANDS = ("plan", "train", "evaluate", "best", "mixture-report", "figure8")
+SUBCOMMANDS = ("plan", "train", "evaluate", "best", "mixture-report", "figure8", "download", "image-figures")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -83,8 +84,11 @@ def test_no_command_is_an_error():
 def test_plan_lists_every_run_of_the_smoke_preset():
     out = ali("plan", "--configfile", str(SMOKE))
     assert out.returncode == 0, out.stderr
-    specs = mx.plan(load_config(SMOKE))
-    assert len(specs) == 14  # 2 protocols x (2 runs x {ali, gan} + inverse, posthoc, vae)
+    mixture_specs = mx.plan(load_config(SMOKE))
+    assert len(mixture_specs) == 14  # 2 protocols x (2 runs x {ali, gan} + inverse, posthoc, vae)
+    image_specs = images.plan(load_config(SMOKE))
+    assert list(image_specs) == ["digits/ali/seed0", "digits/gan/seed0", "digits/vae/seed0"]
+    specs = {**mixture_specs, **image_specs}
     lines = out.stdout.splitlines()
     assert len(lines) == 1 + len(specs)
     listed = [line.split()[0] for line in lines[1:]]
