@@ -28,6 +28,7 @@ dryrun: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mixture_step.py
+	$(PY) benchmarks/bench_image_step.py
 
 clean-smoke:
 	rm -rf results/smoke

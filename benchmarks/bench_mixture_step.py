@@ -13,6 +13,7 @@ Prints steps/s for each and every ratio against the default configuration.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import torch
@@ -56,6 +57,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--device", default="cpu")
+    p.add_argument("--repeats", type=int, default=3, help="round-robin rounds; the median is reported")
     args = p.parse_args()
     device = torch.device(args.device)
     plan = mx.plan(load_config("config/paper.yaml"))
@@ -63,20 +65,21 @@ def main() -> None:
     alt_spec = {**ali_spec, "update": "alternating"}
     max_threads = torch.get_num_threads()
 
-    rows = []
-    torch.set_num_threads(1)
-    rows.append(("ALI simultaneous, D batched, 1 thread (default)",
-                 steps_per_second(ali_spec, args.steps, device)))
-    rows.append(("ALI simultaneous, D called twice, 1 thread",
-                 steps_per_second(ali_spec, args.steps, device, two_calls=True)))
-    rows.append(("ALI alternating (deviation), 1 thread", steps_per_second(alt_spec, args.steps, device)))
-    rows.append(("GAN simultaneous, 1 thread", steps_per_second(gan_spec, args.steps, device)))
-    torch.set_num_threads(max_threads)
-    rows.append((f"ALI simultaneous, D batched, {max_threads} threads",
-                 steps_per_second(ali_spec, args.steps, device)))
+    configs = [("ALI simultaneous, D batched, 1 thread (default)", ali_spec, 1, False),
+               ("ALI simultaneous, D called twice, 1 thread", ali_spec, 1, True),
+               ("ALI alternating (deviation), 1 thread", alt_spec, 1, False),
+               ("GAN simultaneous, 1 thread", gan_spec, 1, False),
+               (f"ALI simultaneous, D batched, {max_threads} threads", ali_spec, max_threads, False)]
+    # Round-robin repeats, median per configuration: a burst of load elsewhere hits every configuration.
+    samples: dict[str, list[float]] = {name: [] for name, *_ in configs}
+    for _ in range(args.repeats):
+        for name, spec, threads, two_calls in configs:
+            torch.set_num_threads(threads)
+            samples[name].append(steps_per_second(spec, args.steps, device, two_calls))
+    rows = [(name, statistics.median(samples[name])) for name, *_ in configs]
 
     base = rows[0][1]
-    print(f"device {device}, {args.steps} timed steps each, batch 100, paper-scale networks")
+    print(f"device {device}, median of {args.repeats} x {args.steps} timed steps, batch 100, paper-scale networks")
     print(f"{'configuration':<52} {'steps/s':>9} {'ratio':>7} {'200k steps':>11}")
     for name, rate in rows:
         print(f"{name:<52} {rate:>9.1f} {rate / base:>7.2f} {200_000 / rate / 60:>9.1f} m")

@@ -69,7 +69,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     if unknown:
         raise ConfigError(f"config key 'images.models' has unknown models {unknown}; known: {list(MODELS)}")
     seeds = get(cfg, "images.seeds", list)
-    if not seeds or not all(isinstance(s, int) and s >= 0 for s in seeds):
+    if not seeds or not all(type(s) is int and s >= 0 for s in seeds):  # bool is an int subclass
         raise ConfigError(f"config key 'images.seeds' must list non-negative integers, got {seeds!r}")
     update = get(cfg, "images.update", str, choices=UPDATES)
     likelihood = get(cfg, "images.vae_likelihood", str, choices=VAE_LIKELIHOODS)
