@@ -19,6 +19,7 @@ validate(config, "workflow/schemas/config.schema.yaml")
 include: "workflow/rules/common.smk"
 include: "workflow/rules/mixture.smk"
 include: "workflow/rules/images.smk"
+include: "workflow/rules/svm.smk"
 
 
 rule all:
@@ -26,9 +27,11 @@ rule all:
     input:
         MIXTURE_TARGETS,
         IMAGES_TARGETS,
+        f"{RESULTS}/table1.csv",
 
 
 rule images:
     """Every unsupervised image run of the preset and its figures."""
     input:
         IMAGES_TARGETS,
+        f"{RESULTS}/table1.csv",

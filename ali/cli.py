@@ -180,6 +180,44 @@ def cmd_figure8(args) -> None:
     figure8(models, spec, Path(args.out), args.title)
 
 
+def cmd_svm_features(args) -> None:
+    import torch
+
+    from ali.config import load_config
+    from ali.experiments import svm
+
+    torch.set_num_threads(args.threads)
+    s = json.loads(args.settings) if args.settings else svm.settings(load_config(args.configfile))
+    meta = svm.compute_features(args.source, Path(args.run_dir) if args.run_dir else None, s,
+                                Path(args.data_root), Path(args.out), device=args.device)
+    print(f"{args.source}: {meta['feature_set']} features, {meta['feature_dim']} dimensions", file=sys.stderr)
+
+
+def cmd_svm_trials(args) -> None:
+    import torch
+
+    from ali.config import load_config
+    from ali.experiments import svm
+
+    torch.set_num_threads(args.threads)
+    s = json.loads(args.settings) if args.settings else svm.settings(load_config(args.configfile))
+    r = svm.run_trials(Path(args.features), s, Path(args.out), device=args.device)
+    errors = [t["error_pct"] for t in r["trials"]]
+    print(f"C = {r['C']:.4g}; test error {sum(errors) / len(errors):.2f}% over {len(errors)} trials", file=sys.stderr)
+
+
+def cmd_table1(args) -> None:
+    import pandas as pd
+
+    from ali.report.tables import svm_trials_frame, table1_svm_rows
+
+    trials = svm_trials_frame([Path(p) for p in args.svm])
+    Path(args.out_trials).parent.mkdir(parents=True, exist_ok=True)
+    trials.to_csv(args.out_trials, index=False)
+    parts = [table1_svm_rows(trials)] + [pd.read_csv(p) for p in args.extra_rows]
+    pd.concat(parts, ignore_index=True).to_csv(args.out_table, index=False)
+
+
 def _write_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float))
@@ -258,6 +296,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=5)
     s.add_argument("--threads", type=int, default=1)
     s.set_defaults(func=cmd_image_figures)
+    s = sub.add_parser("svm-features", help="SVM-pool, validation and test features of one model",
+                       description="Features are read in inference mode (BN population statistics); the "
+                                   "layers follow svm.features (default: the released script's).")
+    s.add_argument("--source", required=True, choices=["ali", "vae", "gan", "raw"])
+    s.add_argument("--run-dir", help="the trained image run (not needed for raw pixels)")
+    s.add_argument("--out", required=True, help="features file (.pt) to write")
+    s.add_argument("--settings", help="svm settings as JSON (what the workflow passes)")
+    s.add_argument("--configfile", help="preset YAML (instead of --settings)")
+    s.add_argument("--data-root", default="data")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_svm_features)
+
+    s = sub.add_parser("svm-trials", help="the released L2-SVM protocol on saved features",
+                       description="C is chosen on the validation rows with one class-balanced labelled "
+                                   "draw; then n_trials fresh draws are each scored on the whole test split.")
+    s.add_argument("--features", required=True)
+    s.add_argument("--out", required=True, help="trials JSON to write")
+    s.add_argument("--settings", help="svm settings as JSON (what the workflow passes)")
+    s.add_argument("--configfile", help="preset YAML (instead of --settings)")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_svm_trials)
+
+    s = sub.add_parser("table1", help="write svm_trials.csv and table1.csv",
+                       description="One row per model x trial, and Table 1's rows with the paper's numbers "
+                                   "in columns named as the paper's.")
+    s.add_argument("--svm", nargs="*", default=[], help="trials JSON of each source")
+    s.add_argument("--extra-rows", nargs="*", default=[], help="CSV rows to append (the K+1 rows)")
+    s.add_argument("--out-trials", required=True)
+    s.add_argument("--out-table", required=True)
+    s.set_defaults(func=cmd_table1)
+
     for action in sub._choices_actions:  # each command's --help opens with its one-line summary
         command = sub.choices[action.dest]
         command.description = f"{action.help}. {command.description or ''}".strip()

@@ -18,7 +18,8 @@ from ali.experiments import mixture as mx
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
-SUBCOMMANDS = ("plan", "train", "evaluate", "best", "mixture-report", "figure8", "download", "image-figures")
+SUBCOMMANDS = ("plan", "train", "evaluate", "best", "mixture-report", "figure8", "download", "image-figures",
+               "svm-features", "svm-trials", "table1")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:

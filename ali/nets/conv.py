@@ -38,7 +38,9 @@ class UntiedBias(nn.Module):
         return x + self.bias
 
 
-def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tuple[list[nn.Module], int, int]:
+def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tuple[list[nn.Module], int, int, int]:
+    """The modules of one spec row, its output channels and size, and how many modules precede its
+    nonlinearity (the pre-activation output is what the released feature script reads)."""
     mods: list[nn.Module] = []
     if layer.dropout > 0:
         mods.append(nn.Dropout(layer.dropout))
@@ -51,7 +53,7 @@ def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tup
         mods.append(UntiedBias(layer.out, size))
     if layer.bn:
         mods.append(nn.BatchNorm2d(layer.out, eps=BN_EPS, momentum=BN_MOMENTUM))
-    out_ch = layer.out
+    out_ch, n_pre = layer.out, len(mods)
     if layer.act == LRELU:
         mods.append(nn.LeakyReLU(leak))
     elif layer.act == MAXOUT:
@@ -61,22 +63,23 @@ def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tup
         mods.append(nn.Sigmoid())
     elif layer.act != LINEAR:
         raise ValueError(f"unknown nonlinearity {layer.act!r}")
-    return mods, out_ch, size
+    return mods, out_ch, size, n_pre
 
 
 class Stack(nn.Sequential):
     """A spec's stack of layers; ``out_channels``/``out_size`` and per-layer sizes are recorded."""
 
     def __init__(self, layers: tuple[Layer, ...], in_ch: int, size: int, leak: float, pieces: int):
-        mods, self_sizes, self_channels, self_ends = [], [], [], []
+        mods, self_sizes, self_channels, self_ends, self_pre = [], [], [], [], []
         for layer in layers:
-            block, in_ch, size = _block(layer, in_ch, size, leak, pieces)
+            block, in_ch, size, n_pre = _block(layer, in_ch, size, leak, pieces)
+            self_pre.append(len(mods) + n_pre)
             mods.extend(block)
             self_sizes.append(size)
             self_channels.append(in_ch)
             self_ends.append(len(mods))
         super().__init__(*mods)
-        self.sizes, self.channels, self.layer_ends = self_sizes, self_channels, self_ends
+        self.sizes, self.channels, self.layer_ends, self.preact_ends = self_sizes, self_channels, self_ends, self_pre
         self.out_channels, self.out_size = in_ch, size
 
     def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -87,6 +90,19 @@ class Stack(nn.Sequential):
                 x = m(x)
             outs.append(x)
             start = end
+        return outs
+
+
+    def preactivations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every spec row's output before its nonlinearity (after BN where the row has BN)."""
+        outs, mods = [], list(self)
+        marks = set(self.preact_ends)
+        for i, m in enumerate(mods):
+            if i in marks:
+                outs.append(x)
+            x = m(x)
+        if len(mods) in marks:
+            outs.append(x)
         return outs
 
 

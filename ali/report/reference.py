@@ -25,3 +25,10 @@ PACGAN_EPOCHS = 400
 
 # Which published protocol each of our protocol kinds stands beside.
 MIXTURE_REFERENCES = {"random": ("paper", PAPER_MIXTURE), "fixed": ("pacgan", PACGAN_MIXTURE)}
+
+# Dumoulin et al. (2017), Table 1 (SVHN, 1,000 labels): L2-SVM rows. ALI's +/- is the std over 100
+# SVMs (1 sigma); DCGAN + L2-SVM is Radford et al.'s number, quoted by the paper (its GAN is not ours).
+PAPER_TABLE1_SVM = {
+    "ali": {"paper_model": "ALI (L2-SVM)", "paper_error_pct": 19.14, "paper_error_std": 0.50},
+    "gan": {"paper_model": "DCGAN + L2-SVM (Radford et al., quoted)", "paper_error_pct": 22.18},
+}

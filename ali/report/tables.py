@@ -107,3 +107,48 @@ def mixture_summary(runs: pd.DataFrame) -> pd.DataFrame:
         row["wall_time_s_total"] = g["wall_time_s"].sum()
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------ Table 1 (SVM)
+def svm_trials_frame(paths: list[Path]) -> pd.DataFrame:
+    """One row per source x trial: C, error, seed, and the provenance of features and trials."""
+    rows = []
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        meta, s = r["meta"], r["settings"]
+        for t in r["trials"]:
+            rows.append({
+                "preset": s["preset"], "dataset": meta["dataset"], "model": meta["source"],
+                "feature_set": meta["feature_set"], "feature_dim": meta["feature_dim"],
+                "trial": t["trial"], "draw_seed": t["seed"], "C": t["C"], "error_pct": t["error_pct"],
+                "n_labelled": s["n_per_class"] * 10, "solver": s["solver"],
+                "source_run": meta["run_dir"], "source_config_hash": meta["run_config_hash"],
+                "settings_hash": r["settings_hash"], "code_version": r["provenance"]["code_version"],
+                "device": r["provenance"]["device"], "version_torch": r["provenance"]["packages"]["torch"],
+                "version_scikit_learn": r["provenance"]["packages"]["scikit-learn"],
+                "trials_wall_time_s": r["wall_time_s"], "scale": scale_note(s["preset"]),
+            })
+    return pd.DataFrame(rows)
+
+
+def table1_svm_rows(trials: pd.DataFrame) -> pd.DataFrame:
+    """L2-SVM rows of Table 1: mean and std (1 sigma, as the paper) of the test error over the trials."""
+    from ali.report.reference import PAPER_TABLE1_SVM
+
+    rows = []
+    for (dataset, model), g in trials.groupby(["dataset", "model"], sort=False):
+        ref = PAPER_TABLE1_SVM.get(model, {}) if dataset == "svhn" else {}
+        rows.append({
+            "preset": g["preset"].iloc[0], "dataset": dataset, "method": "L2-SVM", "model": model,
+            "feature_set": g["feature_set"].iloc[0], "feature_dim": int(g["feature_dim"].iloc[0]),
+            "n_labelled": int(g["n_labelled"].iloc[0]), "n_trials": len(g), "C": g["C"].iloc[0],
+            "error_pct_mean": g["error_pct"].mean(), "error_pct_std": g["error_pct"].std(ddof=1),
+            "error_pct_min": g["error_pct"].min(), "error_pct_max": g["error_pct"].max(),
+            "paper_model": ref.get("paper_model", ""), "paper_error_pct": ref.get("paper_error_pct", np.nan),
+            "paper_error_std": ref.get("paper_error_std", np.nan), "solver": g["solver"].iloc[0],
+            "our_choices": ("feature layers per svm.features; GAN features DCGAN-style (our choice); "
+                            "C ties broken towards the smallest C (our choice)"),
+            "scale": g["scale"].iloc[0], "settings_hash": g["settings_hash"].iloc[0],
+            "code_version": g["code_version"].iloc[0],
+        })
+    return pd.DataFrame(rows)

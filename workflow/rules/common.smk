@@ -20,3 +20,4 @@ wildcard_constraints:
     imgmodel="ali|gan|vae",
     encmodel="ali|vae",
     seed=r"\d+",
+    source="ali|vae|gan|raw",
