@@ -29,6 +29,7 @@ dryrun: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_mixture_step.py
 	$(PY) benchmarks/bench_image_step.py
+	$(PY) benchmarks/bench_svm.py
 
 clean-smoke:
 	rm -rf results/smoke
