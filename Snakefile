@@ -20,6 +20,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/mixture.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/svm.smk"
+include: "workflow/rules/semisup.smk"
 
 
 rule all:
@@ -28,6 +29,7 @@ rule all:
         MIXTURE_TARGETS,
         IMAGES_TARGETS,
         f"{RESULTS}/table1.csv",
+        f"{RESULTS}/table2.csv",
 
 
 rule images:
@@ -35,3 +37,4 @@ rule images:
     input:
         IMAGES_TARGETS,
         f"{RESULTS}/table1.csv",
+        f"{RESULTS}/table2.csv",

@@ -16,9 +16,9 @@ The workflow (Snakefile) calls these commands; you can call them by hand too, e.
 
 
 def _all_specs(cfg: dict) -> dict[str, dict]:
-    from ali.experiments import images, mixture
+    from ali.experiments import images, mixture, semisup
 
-    return {**mixture.plan(cfg), **images.plan(cfg)}
+    return {**mixture.plan(cfg), **images.plan(cfg), **semisup.plan(cfg)}
 
 
 def _spec_from_args(args) -> dict:
@@ -58,6 +58,14 @@ def cmd_train(args) -> None:
     torch.set_num_threads(args.threads)
     spec = _spec_from_args(args)
     out = Path(args.out)
+    if spec["experiment"] == "semisup":
+        from ali.experiments import semisup
+
+        record = semisup.train_run(spec, out, data_root=Path(args.data_root), device=args.device,
+                                   checkpoint_every=args.checkpoint_every or 2000, log_every=args.log_every or 100,
+                                   progress=not args.no_progress)
+        _report_training(record, out)
+        return
     if spec["experiment"] == "images":
         record = images.train_run(spec, out, data_root=Path(args.data_root), device=args.device,
                                   checkpoint_every=args.checkpoint_every or 2000, log_every=args.log_every or 100,
@@ -215,7 +223,32 @@ def cmd_table1(args) -> None:
     Path(args.out_trials).parent.mkdir(parents=True, exist_ok=True)
     trials.to_csv(args.out_trials, index=False)
     parts = [table1_svm_rows(trials)] + [pd.read_csv(p) for p in args.extra_rows]
-    pd.concat(parts, ignore_index=True).to_csv(args.out_table, index=False)
+    table = pd.concat(parts, ignore_index=True)
+    for col in ("feature_dim", "n_labelled", "n_trials", "n_diverged"):
+        if col in table:
+            table[col] = table[col].astype("Int64")  # integers stay integers beside the K+1 rows' blanks
+    table.to_csv(args.out_table, index=False)
+
+
+def cmd_semisup_evaluate(args) -> None:
+    import torch
+
+    from ali.experiments import semisup
+    from ali.train import resolve_device
+
+    torch.set_num_threads(args.threads)
+    _write_json(Path(args.out), semisup.evaluate_run(Path(args.run_dir), Path(args.data_root),
+                                                     resolve_device(args.device)))
+
+
+def cmd_semisup_report(args) -> None:
+    from ali.report.tables import semisup_runs_frame, table1_kplus1_rows, table2_rows
+
+    runs = semisup_runs_frame([Path(d) for d in args.run_dirs])
+    Path(args.out_runs).parent.mkdir(parents=True, exist_ok=True)
+    runs.to_csv(args.out_runs, index=False)
+    table2_rows(runs, args.table2_dataset).to_csv(args.out_table2, index=False)
+    table1_kplus1_rows(runs, args.table1_dataset, args.table1_labels).to_csv(args.out_table1_rows, index=False)
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -328,6 +361,28 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out-trials", required=True)
     s.add_argument("--out-table", required=True)
     s.set_defaults(func=cmd_table1)
+
+    s = sub.add_parser("semisup-evaluate", help="test error of one K+1 run",
+                       description="The reported error uses the Polyak-averaged weights (improved-gan); the "
+                                   "error with the last weights is recorded beside it.")
+    s.add_argument("--run-dir", required=True)
+    s.add_argument("--out", required=True)
+    s.add_argument("--data-root", default="data")
+    s.add_argument("--device", default="auto")
+    s.add_argument("--threads", type=int, default=1)
+    s.set_defaults(func=cmd_semisup_evaluate)
+
+    s = sub.add_parser("semisup-report", help="write semisup_runs.csv, table2.csv and Table 1's K+1 rows",
+                       description="Our mean, sigma and 3 sigma over seeds beside the paper's numbers "
+                                   "(Table 2's error bars are 3 sigma, Table 1's are 1 sigma).")
+    s.add_argument("--run-dirs", nargs="+", required=True)
+    s.add_argument("--out-runs", required=True)
+    s.add_argument("--out-table2", required=True)
+    s.add_argument("--out-table1-rows", required=True)
+    s.add_argument("--table2-dataset", default="cifar10")
+    s.add_argument("--table1-dataset", default="svhn")
+    s.add_argument("--table1-labels", type=int, default=1000)
+    s.set_defaults(func=cmd_semisup_report)
 
     for action in sub._choices_actions:  # each command's --help opens with its one-line summary
         command = sub.choices[action.dest]

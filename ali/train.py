@@ -171,6 +171,7 @@ def train(model: Model, data: torch.Tensor, *, steps: int, batch_size: int, seed
         if epoch != perm_epoch:
             perm, perm_epoch = epoch_permutation(seed, epoch, n, data.device), epoch
         x = as_model_input(data[perm[pos * batch_size:(pos + 1) * batch_size]], channels_last)
+        model.on_step(step)  # per-step schedules (learning rate, labelled batches); a no-op by default
         losses = model.train_step(x)
         for k, v in losses.items():
             finite &= torch.isfinite(v)

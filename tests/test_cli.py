@@ -15,11 +15,12 @@ from ali.cli import build_parser, main
 from ali.config import load_config
 from ali.experiments import images
 from ali.experiments import mixture as mx
+from ali.experiments import semisup
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = REPO / "config" / "smoke.yaml"
 SUBCOMMANDS = ("plan", "train", "evaluate", "best", "mixture-report", "figure8", "download", "image-figures",
-               "svm-features", "svm-trials", "table1")
+               "svm-features", "svm-trials", "table1", "semisup-evaluate", "semisup-report")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -89,7 +90,10 @@ def test_plan_lists_every_run_of_the_smoke_preset():
     assert len(mixture_specs) == 14  # 2 protocols x (2 runs x {ali, gan} + inverse, posthoc, vae)
     image_specs = images.plan(load_config(SMOKE))
     assert list(image_specs) == ["digits/ali/seed0", "digits/gan/seed0", "digits/vae/seed0"]
-    specs = {**mixture_specs, **image_specs}
+    semisup_specs = semisup.plan(load_config(SMOKE))
+    assert sorted(semisup_specs) == sorted(f"digits/{m}/labels{n}/seed0" for m in ("ali_kplus1", "gan_fm")
+                                           for n in (50, 100))
+    specs = {**mixture_specs, **image_specs, **semisup_specs}
     lines = out.stdout.splitlines()
     assert len(lines) == 1 + len(specs)
     listed = [line.split()[0] for line in lines[1:]]

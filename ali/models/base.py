@@ -37,6 +37,9 @@ class Model(nn.Module):
     def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def on_step(self, step: int) -> None:
+        """Called by the training loop before each step with its index (resume-safe: no hidden state)."""
+
     # Evaluation interface (call under torch.no_grad() in eval mode).
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)

@@ -7,6 +7,8 @@ or none).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from torch import nn
@@ -145,20 +147,23 @@ class ConvDecoder(nn.Module):
 class JointConvDiscriminator(nn.Module):
     """D(x, z) = joint(concat(D_x(x), D_z(z))) -> logits (B,). Without z (GAN): a 1x1 head on D_x."""
 
-    def __init__(self, spec: ArchSpec, joint: bool = True):
+    def __init__(self, spec: ArchSpec, joint: bool = True, n_out: int = 1):
+        """``n_out`` logits per example: 1 for the adversarial game, K for the K+1 classifier."""
         super().__init__()
+        self.n_out = n_out
         self.dx = Stack(spec.disc_x, spec.channels, spec.image_size, spec.leak, spec.maxout_pieces)
         if self.dx.out_size != 1:
             raise ValueError(f"{spec.name} D(x) ends at {self.dx.out_size}x{self.dx.out_size}, expected 1x1")
         if joint:
             self.dz = Stack(spec.disc_z, spec.z_dim, 1, spec.leak, spec.maxout_pieces)
             in_ch = self.dx.out_channels + self.dz.out_channels
-            self.joint = Stack(spec.disc_joint, in_ch, 1, spec.leak, spec.maxout_pieces)
+            rows = spec.disc_joint[:-1] + (replace(spec.disc_joint[-1], out=n_out),)
+            self.joint = Stack(rows, in_ch, 1, spec.leak, spec.maxout_pieces)
         else:
             # The GAN baseline's D(x): the x-stack, then a biased 1x1 convolution to one logit (ours).
             self.dz = None
             self.joint = nn.Sequential(nn.Dropout(spec.disc_joint[-1].dropout),
-                                       nn.Conv2d(self.dx.out_channels, 1, 1))
+                                       nn.Conv2d(self.dx.out_channels, n_out, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.dx(x)
@@ -167,7 +172,8 @@ class JointConvDiscriminator(nn.Module):
         h = self.dx(x)
         if self.dz is not None:
             h = torch.cat([h, self.dz(z.view(z.shape[0], -1, 1, 1))], dim=1)
-        return self.joint(h).flatten()
+        out = self.joint(h).flatten(1)  # (B, n_out)
+        return out.squeeze(1) if self.n_out == 1 else out
 
 
 def count_parameters(module: nn.Module) -> int:

@@ -32,3 +32,17 @@ PAPER_TABLE1_SVM = {
     "ali": {"paper_model": "ALI (L2-SVM)", "paper_error_pct": 19.14, "paper_error_std": 0.50},
     "gan": {"paper_model": "DCGAN + L2-SVM (Radford et al., quoted)", "paper_error_pct": 22.18},
 }
+
+# Table 1 (SVHN, 1,000 labels), K+1 rows; +/- is 1 sigma. GAN (FM) is Salimans et al.'s number.
+PAPER_TABLE1_KPLUS1 = {
+    "ali_kplus1": {"paper_model": "ALI (ours, K+1, no feature matching)", "paper_error_pct": 7.42,
+                   "paper_error_std": 0.65},
+    "gan_fm": {"paper_model": "GAN (feature matching) (Salimans et al., quoted)", "paper_error_pct": 8.11,
+               "paper_error_std": 1.3},
+}
+
+# Table 2 (CIFAR10): error % by number of labels; the caption's error bars are 3 sigma.
+PAPER_TABLE2 = {
+    "ali_kplus1": {1000: (19.98, 0.89), 2000: (19.09, 0.44), 4000: (17.99, 1.62), 8000: (17.05, 1.49)},
+    "gan_fm": {1000: (21.83, 2.01), 2000: (19.61, 2.09), 4000: (18.63, 2.32), 8000: (17.72, 1.82)},
+}

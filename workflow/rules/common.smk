@@ -21,3 +21,5 @@ wildcard_constraints:
     encmodel="ali|vae",
     seed=r"\d+",
     source="ali|vae|gan|raw",
+    sslmodel="ali_kplus1|gan_fm",
+    nlabels=r"\d+",

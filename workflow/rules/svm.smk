@@ -60,14 +60,16 @@ rule svm_trials:
 
 
 rule table1:
-    """results/svm_trials.csv and results/table1.csv (L2-SVM rows; K+1 rows when they exist)."""
+    """results/svm_trials.csv and results/table1.csv (the L2-SVM rows, then the K+1 rows)."""
     output:
         trials=f"{RESULTS}/svm_trials.csv",
         table=f"{RESULTS}/table1.csv",
     input:
         svm=expand(f"{SVM_DIR}/{{source}}/trials.json", source=SVM["sources"]),
+        kplus1=f"{RESULTS}/semisup/table1_kplus1_rows.csv",
     log:
         f"{RESULTS}/logs/table1.log",
     localrule: True
     shell:
-        "{ALI} table1 --svm {input.svm} --out-trials {output.trials} --out-table {output.table} 2> {log}"
+        "{ALI} table1 --svm {input.svm} --extra-rows {input.kplus1} --out-trials {output.trials} "
+        "--out-table {output.table} 2> {log}"

@@ -1,0 +1,144 @@
+"""K+1 semi-supervised learning (Table 1 K+1 rows on SVHN, Table 2 on CIFAR10).
+
+One run per dataset x model x number of labels x seed, at
+``<results>/semisup/<dataset>/<model>/labels<n>/seed<s>/``. The protocol is openai/improved-gan's
+(REFERENCE.md, "Table 2"): Adam lr 3e-4, beta1 0.5, batch 100; an epoch is one pass over the
+unlabelled training images; the learning rate decays linearly to 0 over the last epochs; the
+labelled examples are the first n per class of a seeded permutation; the test error uses the
+Polyak-averaged discriminator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ali.config import ConfigError, get
+from ali.data import images as image_data
+from ali.data.splits import balanced_subset
+from ali.experiments.runs import METRICS, load_trained, read_record, run_training
+from ali.models import build_model
+from ali.models.base import UPDATES, Model
+from ali.nets import conv
+from ali.nets.layers import init_normal_
+from ali.nets.specs import SPECS
+from ali.nets.stochastic import GaussianEncoder
+from ali.optim import AdamConfig
+from ali.train import as_model_input
+
+MODELS = ("ali_kplus1", "gan_fm")
+
+
+def plan(cfg: Mapping) -> dict[str, dict]:
+    """Every K+1 run: ``{"<dataset>/<model>/labels<n>/seed<s>": spec}``."""
+    k = "semisup."
+    models = get(cfg, k + "models", list)
+    unknown = sorted(set(models) - set(MODELS))
+    if unknown:
+        raise ConfigError(f"config key 'semisup.models' has unknown models {unknown}; known: {list(MODELS)}")
+    seeds = get(cfg, k + "seeds", list)
+    if not seeds or not all(type(s) is int and s >= 0 for s in seeds):
+        raise ConfigError(f"config key 'semisup.seeds' must list non-negative integers, got {seeds!r}")
+    common = {
+        "experiment": "semisup", "preset": get(cfg, "preset", str),
+        "adam": {"lr": get(cfg, k + "lr", float, positive=True), "beta1": get(cfg, k + "beta1", float, low=0, high=0.999),
+                 "beta2": get(cfg, k + "beta2", float, low=0, high=0.999999), "convention": "torch"},
+        "batch_size": get(cfg, k + "batch_size", int, positive=True),
+        "unlabelled_weight": get(cfg, k + "unlabelled_weight", float, low=0.0),
+        "polyak_rate": get(cfg, k + "polyak_rate", float, positive=True, high=1.0),
+        "update": get(cfg, k + "update", str, choices=UPDATES),
+    }
+    specs = {}
+    for dataset in get(cfg, k + "train", list):
+        d = f"semisup.datasets.{dataset}"
+        if dataset not in get(cfg, k + "datasets", dict) or dataset not in image_data.DATASETS:
+            raise ConfigError(f"config key 'semisup.train' names {dataset!r}, which semisup.datasets does not define")
+        arch = get(cfg, d + ".arch", str, choices=tuple(SPECS))
+        epochs = get(cfg, d + ".epochs", int, positive=True)
+        decay = get(cfg, d + ".decay_epochs", int, low=0, high=epochs)
+        n_unl = image_data.split_size(dataset, "train")
+        n_classes = image_data.DATASETS[dataset].n_classes
+        steps_per_epoch = n_unl // common["batch_size"]
+        if steps_per_epoch < 1:
+            raise ConfigError(f"config key 'semisup.batch_size' exceeds {dataset}'s {n_unl} training images")
+        for n_labels in get(cfg, d + ".labels", list):
+            if type(n_labels) is not int or n_labels < n_classes or n_labels % n_classes:
+                raise ConfigError(f"config key '{d}.labels' must list multiples of {n_classes}, got {n_labels!r}")
+            for model in models:
+                for seed in seeds:
+                    specs[f"{dataset}/{model}/labels{n_labels}/seed{seed}"] = {
+                        **common, "dataset": dataset, "arch": arch, "model": model, "n_labels": n_labels,
+                        "n_classes": n_classes, "seed": seed, "epochs": epochs, "decay_epochs": decay,
+                        "steps_per_epoch": steps_per_epoch, "steps": epochs * steps_per_epoch,
+                        "init_std": SPECS[arch].init_std, "test_split": get(cfg, d + ".test_split", str)}
+    return specs
+
+
+def build(spec: Mapping) -> Model:
+    arch = SPECS[spec["arch"]]
+    kw = {"update": spec["update"], "n_classes": spec["n_classes"], "batch_size": spec["batch_size"],
+          "seed": spec["seed"], "unlabelled_weight": spec["unlabelled_weight"], "polyak_rate": spec["polyak_rate"],
+          "schedule": (spec["steps_per_epoch"], spec["epochs"], spec["decay_epochs"])}
+    k = spec["n_classes"]
+    if spec["model"] == "gan_fm":
+        model = build_model("gan_fm", decoder=conv.ConvDecoder(arch), z_dim=arch.z_dim,
+                            discriminator=conv.JointConvDiscriminator(arch, joint=False, n_out=k), **kw)
+    else:
+        model = build_model("ali_kplus1", encoder=GaussianEncoder(conv.ConvEncoder(arch)), z_dim=arch.z_dim,
+                            decoder=conv.ConvDecoder(arch),
+                            discriminator=conv.JointConvDiscriminator(arch, joint=True, n_out=k), **kw)
+    init_normal_(model, spec["init_std"])
+    model.configure_optimizers(AdamConfig(**spec["adam"]))
+    return model
+
+
+def labelled_indices(labels: np.ndarray, spec: Mapping) -> np.ndarray:
+    """The first n/K of each class after a permutation seeded by the run's seed: the same for every model."""
+    return balanced_subset(labels, spec["n_labels"] // spec["n_classes"], spec["seed"])
+
+
+def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "auto", checkpoint_every: int = 2000,
+              log_every: int = 100, progress: bool = True, stop_at: int | None = None) -> dict:
+    x, y = image_data.load(spec["dataset"], "train", data_root)  # unlabelled: all of 'train'
+    idx = labelled_indices(y, spec)
+    x = torch.from_numpy(np.ascontiguousarray(x))
+
+    def prepare(model) -> None:
+        model.set_labelled(x[idx], torch.from_numpy(y[idx]))
+        model.decoder.init_output_bias(x[:500].float() / 255.0)
+
+    return run_training(spec, run_dir, build=build, data=x, device=device, prepare=prepare,
+                        desc=f"{spec['dataset']}/{spec['model']}/labels{spec['n_labels']}/seed{spec['seed']}",
+                        checkpoint_every=checkpoint_every, log_every=log_every, progress=progress, stop_at=stop_at)
+
+
+@torch.no_grad()
+def test_error(model, images: np.ndarray, labels: np.ndarray, polyak: bool = True, batch: int = 500,
+               device: str | torch.device = "cpu") -> float:
+    wrong = 0
+    for i in range(0, len(images), batch):
+        xb = as_model_input(torch.from_numpy(images[i:i + batch]).to(device))
+        pred = model.class_logits(xb, polyak=polyak).argmax(1).cpu().numpy()
+        wrong += int((pred != labels[i:i + batch]).sum())
+    return 100.0 * wrong / len(images)
+
+
+def evaluate_run(run_dir: Path, data_root: Path, device: str | torch.device = "cpu") -> dict:
+    """Test error with the Polyak-averaged weights (the reported number) and with the last weights."""
+    record = read_record(run_dir)
+    out = {"run_dir": str(run_dir), "config_hash": record["config_hash"], "status": record["status"]}
+    if record["status"] != "ok":
+        return out
+    model, _ = load_trained(run_dir, build, device)
+    spec = record["spec"]
+    x, y = image_data.load(spec["dataset"], spec["test_split"], data_root)
+    out["test_error_pct"] = test_error(model, x, y, polyak=True, device=device)
+    out["test_error_last_weights_pct"] = test_error(model, x, y, polyak=False, device=device)
+    out["n_test"] = len(y)
+    return out
+
+
+__all__ = ["MODELS", "METRICS", "build", "evaluate_run", "labelled_indices", "plan", "test_error", "train_run"]
