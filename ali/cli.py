@@ -245,10 +245,14 @@ def cmd_semisup_report(args) -> None:
     from ali.report.tables import semisup_runs_frame, table1_kplus1_rows, table2_rows
 
     runs = semisup_runs_frame([Path(d) for d in args.run_dirs])
-    Path(args.out_runs).parent.mkdir(parents=True, exist_ok=True)
-    runs.to_csv(args.out_runs, index=False)
-    table2_rows(runs, args.table2_dataset).to_csv(args.out_table2, index=False)
-    table1_kplus1_rows(runs, args.table1_dataset, args.table1_labels).to_csv(args.out_table1_rows, index=False)
+    outputs = [(args.out_runs, lambda: runs), (args.out_table2, lambda: table2_rows(runs, args.table2_dataset)),
+               (args.out_table1_rows, lambda: table1_kplus1_rows(runs, args.table1_dataset, args.table1_labels))]
+    if not any(path for path, _ in outputs):
+        raise SystemExit("error: give at least one of --out-runs, --out-table2, --out-table1-rows")
+    for path, frame in outputs:
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            frame().to_csv(path, index=False)
 
 
 def _write_json(path: Path, obj: dict) -> None:
@@ -376,9 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Our mean, sigma and 3 sigma over seeds beside the paper's numbers "
                                    "(Table 2's error bars are 3 sigma, Table 1's are 1 sigma).")
     s.add_argument("--run-dirs", nargs="+", required=True)
-    s.add_argument("--out-runs", required=True)
-    s.add_argument("--out-table2", required=True)
-    s.add_argument("--out-table1-rows", required=True)
+    s.add_argument("--out-runs", help="semisup_runs.csv to write")
+    s.add_argument("--out-table2", help="table2.csv to write")
+    s.add_argument("--out-table1-rows", help="Table 1's K+1 rows (CSV) to write")
     s.add_argument("--table2-dataset", default="cifar10")
     s.add_argument("--table1-dataset", default="svhn")
     s.add_argument("--table1-labels", type=int, default=1000)

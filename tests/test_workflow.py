@@ -100,7 +100,7 @@ def test_paper_dry_run_plans_every_training_evaluation_and_report(paper_dry_run)
 
 def test_paper_dry_run_trains_on_the_paper_budget(paper_dry_run):
     # the shell commands carry each run's spec: 200 epochs x 1,000 steps for ALI and GAN
-    specs = re.findall(r"-m ali train --spec '(\{.*?\})'", paper_dry_run)
+    specs = re.findall(r"\$ALI train --spec '(\{.*?\})'", paper_dry_run)
     assert len(specs) == 46
     specs = [json.loads(s) for s in specs]
     main = [s for s in specs if s["model"] in ("ali", "gan")]
@@ -209,7 +209,7 @@ def tiny_run(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     cfg = yaml.safe_load(TINY.read_text())
     assert cfg["preset"] == "tiny"
     repo = make_workdir(tmp_path_factory.mktemp("tiny") / "repo")
-    res = snakemake("--configfile", str(TINY), "--cores", "2", cwd=repo, timeout=600)
+    res = snakemake("--configfile", str(TINY), "--cores", "2", "mixture", cwd=repo, timeout=600)
     assert res.returncode == 0, output(res)[-5000:]
     yield repo, res
     shutil.rmtree(repo / "results" / "tiny", ignore_errors=True)
@@ -279,6 +279,6 @@ def test_tiny_run_records_provenance_per_run(tiny_run):
 @pytest.mark.slow
 def test_rerun_is_idempotent(tiny_run):
     repo, _ = tiny_run
-    res = snakemake("--configfile", str(TINY), "--cores", "2", cwd=repo)
+    res = snakemake("--configfile", str(TINY), "--cores", "2", "mixture", cwd=repo)
     assert res.returncode == 0, output(res)[-3000:]
     assert "Nothing to be done" in output(res)

@@ -82,7 +82,7 @@ def trained(text: str, results: str) -> Counter:
 
 def image_specs(text: str) -> list[dict]:
     """The --spec JSON of every image training command the dry run prints (-p)."""
-    specs = [json.loads(s) for s in re.findall(r"-m ali train --spec '(\{.*?\})'", text)]
+    specs = [json.loads(s) for s in re.findall(r"\$ALI train --spec '(\{.*?\})'", text)]
     return [s for s in specs if s.get("experiment") == "images"]
 
 
@@ -145,12 +145,17 @@ def test_dry_run_with_the_slurm_profile(workdir):
     assert len(train) == 6
     assert all(j["resources"]["slurm_partition"] == "gpu" and j["resources"]["gpu"] == "1" for j in train)
     stats = job_stats(text)
-    others = [r for r in stats if r not in ("images_train", "total", "all")]
+    gpu_rules = ("images_train", "svm_features", "svm_trials", "semisup_train", "semisup_evaluate")
+    others = [r for r in stats if r not in gpu_rules + ("total", "all")]
     assert {"download_data", "images_samples", "images_inference_figures"} <= set(others)
-    for rule in others:
+    for rule in stats:
+        if rule in ("total", "all"):
+            continue
         found = jobs(text, rule)
         assert len(found) == stats[rule], rule
-        assert all(j["resources"]["slurm_partition"] == "cpu" for j in found), rule
+        # the jobs that ask for a GPU go to the GPU partition, every other job to the CPU one
+        want = "gpu" if rule in gpu_rules else "cpu"
+        assert all(j["resources"]["slurm_partition"] == want for j in found), rule
 
 
 def test_dry_run_with_the_local_profile(workdir):

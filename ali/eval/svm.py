@@ -25,6 +25,7 @@ import torch
 
 from ali.data.splits import balanced_subset
 
+MARGIN_TOL = 1e-9  # relative to the margin 1: far below float32 feature precision
 C_GRID_PAPER = np.exp(np.linspace(-20, 20, 50))  # released code: exp(linspace(-20, 20, 50))
 
 
@@ -95,8 +96,12 @@ def fit_l2svm_gram(K: torch.Tensor, Y: torch.Tensor, C: torch.Tensor, init: torc
     for _ in range(max_iter):
         a = _ridge_on_active(K, Y, C, active)
         target = a * Y
-        if torch.equal(Y * (target @ K) < 1, active):
-            return target  # the ridge solution on S violates exactly S: the optimality conditions hold
+        margin = Y * (target @ K)
+        # Optimal when the ridge solution on S violates exactly S. A point within MARGIN_TOL of the
+        # margin adds ~0 to the objective and its gradient whichever side it is counted on; without the
+        # tolerance such a point can flip in and out of S forever at huge C.
+        if bool(((active & (margin <= 1 + MARGIN_TOL)) | (~active & (margin >= 1 - MARGIN_TOL))).all()):
+            return target
         t = _line_search(K, Y, C, coef, target - coef)
         coef = coef + t[:, None] * (target - coef)
         active = Y * (coef @ K) < 1
@@ -112,7 +117,8 @@ def gram(X: torch.Tensor, intercept_scaling: float = 1.0) -> torch.Tensor:
 def weights(X: torch.Tensor, coef: torch.Tensor, intercept_scaling: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """(W (P, d), b (P,)) from span coefficients: w = sum_i coef_i x~_i."""
     X = X.double()
-    return coef @ X, coef.sum(-1) * intercept_scaling
+    # The constant feature's weight is s * sum(coef); the intercept it contributes is s times that.
+    return coef @ X, coef.sum(-1) * intercept_scaling**2
 
 
 def predict(X: torch.Tensor, W: torch.Tensor, b: torch.Tensor, chunk: int = 8192) -> torch.Tensor:

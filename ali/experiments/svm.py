@@ -43,6 +43,8 @@ def settings(cfg: Mapping) -> dict:
         raise ConfigError(f"config key 'svm.image_seed' ({seed}) is not one of images.seeds")
     grid = {"log_low": get(cfg, k + "c_grid.log_low", float), "log_high": get(cfg, k + "c_grid.log_high", float),
             "n": get(cfg, k + "c_grid.n", int, positive=True)}
+    if not grid["log_low"] < grid["log_high"] and grid["n"] > 1:
+        raise ConfigError("config key 'svm.c_grid' must ascend (log_low < log_high): ties go to the smallest C")
     return {"dataset": dataset, "sources": sources, "image_seed": seed,
             "features": get(cfg, k + "features", str, choices=ENCODER_SETS),
             "n_per_class": get(cfg, k + "n_per_class", int, positive=True),

@@ -78,13 +78,17 @@ class KPlus1Model(AdversarialModel):
                 group["lr"] = self.base_lr * factor
 
     def labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """A batch of the labelled set: reshuffled each pass, a pure function of (seed, step)."""
-        n = self.lab_x.shape[0]
-        per_pass = max(1, n // self.batch_size)
-        g = torch.Generator().manual_seed(self.seed * 7_919 + self.step // per_pass)
-        perm = torch.randperm(n, generator=g)
-        start = (self.step % per_pass) * self.batch_size
-        idx = perm[start:start + self.batch_size].to(self.lab_x.device)
+        """Batch ``step`` of an endless stream of permutations of the labelled set (improved-gan tiles
+        the labelled set the same way); a pure function of (seed, step), so resume needs no state."""
+        n, b = self.lab_x.shape[0], self.batch_size
+        q = torch.arange(self.step * b, (self.step + 1) * b)  # positions in the stream
+        passes = q // n
+        idx = torch.empty(b, dtype=torch.long)
+        for k in passes.unique().tolist():
+            perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 7_919 + k))
+            sel = passes == k
+            idx[sel] = perm[q[sel] % n]
+        idx = idx.to(self.lab_x.device)
         return self.lab_x[idx].float().div_(255.0), self.lab_y[idx]
 
     def train_step(self, x):

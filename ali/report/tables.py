@@ -136,6 +136,8 @@ def table1_svm_rows(trials: pd.DataFrame) -> pd.DataFrame:
     from ali.report.reference import PAPER_TABLE1_SVM
 
     rows = []
+    if trials.empty:
+        return pd.DataFrame(rows)
     for (dataset, model), g in trials.groupby(["dataset", "model"], sort=False):
         ref = PAPER_TABLE1_SVM.get(model, {}) if dataset == "svhn" else {}
         rows.append({

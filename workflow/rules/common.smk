@@ -6,8 +6,9 @@ from ali.config import results_dir
 
 RESULTS = results_dir(config)
 PRESET = config["preset"]
-# The package's CLI, run by the interpreter that runs Snakemake (so no PATH set-up is needed).
-ALI = f"{sys.executable} -m ali"
+# Every shell command gets $ALI: the package's CLI run by the interpreter that runs Snakemake (so no
+# PATH set-up is needed), after bash's strict mode (Snakemake's own default prefix).
+shell.prefix(f"set -euo pipefail; ALI='{sys.executable} -m ali'; ")
 
 
 def as_json(obj):

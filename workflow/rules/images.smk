@@ -32,11 +32,13 @@ rule download_data:
     """Download and verify one dataset (run on a machine with internet: it is a local rule)."""
     output:
         f"{DATA}/{{dataset}}.verified",
+    params:
+        root=lambda w, output: os.path.dirname(output[0]),
     log:
         f"{DATA}/{{dataset}}.download.log",
     localrule: True
     shell:
-        "{ALI} download {wildcards.dataset} --root {DATA} --flag {output} 2> {log}"
+        "$ALI download {wildcards.dataset} --root {params.root} --flag {output} 2> {log}"
 
 
 rule images_train:
@@ -49,6 +51,7 @@ rule images_train:
         spec=lambda w: as_json(IMG_PLAN[f"{w.dataset}/{w.imgmodel}/seed{w.seed}"]),
         outdir=lambda w, output: os.path.dirname(output.record),
         device=config["images"]["device"],
+        root=DATA,
     log:
         f"{IMG}/{{dataset}}/{{imgmodel}}/seed{{seed}}/train.log",
     threads: 4 if IMG_GPUS else 1
@@ -57,7 +60,7 @@ rule images_train:
         mem_mb=32000 if IMG_GPUS else 4000,
         runtime=2880,
     shell:
-        "{ALI} train --spec {params.spec:q} --out {params.outdir} --data-root {DATA} "
+        "$ALI train --spec {params.spec:q} --out {params.outdir} --data-root {params.root} "
         "--device {params.device} --threads {threads} 2> {log}"
 
 
@@ -69,12 +72,14 @@ rule images_samples:
         f"{IMG}/{{dataset}}/{{imgmodel}}/seed{{seed}}/record.json",
     params:
         rundir=lambda w, input: os.path.dirname(input[0]),
+        outdir=lambda w, output: os.path.dirname(output[0]),
+        figs=IMG_FIGS,
     log:
         f"{FIG}/logs/{{dataset}}_{{imgmodel}}_seed{{seed}}_samples.log",
     threads: 1
     shell:
-        "{ALI} image-figures --kind samples --run-dir {params.rundir} --out-dir {FIG} "
-        "--n-samples {IMG_FIGS[n_samples]} --seed {IMG_FIGS[seed]} 2> {log}"
+        "$ALI image-figures --kind samples --run-dir {params.rundir} --out-dir {params.outdir} "
+        "--n-samples {params.figs[n_samples]} --seed {params.figs[seed]} 2> {log}"
 
 
 rule images_inference_figures:
@@ -87,10 +92,14 @@ rule images_inference_figures:
         data=img_data_flag,
     params:
         rundir=lambda w, input: os.path.dirname(input.record),
+        outdir=lambda w, output: os.path.dirname(output.recon),
+        root=DATA,
+        figs=IMG_FIGS,
     log:
         f"{FIG}/logs/{{dataset}}_{{encmodel}}_seed{{seed}}_inference.log",
     threads: 1
     shell:
-        "{ALI} image-figures --kind inference --run-dir {params.rundir} --out-dir {FIG} --data-root {DATA} "
-        "--n-reconstructions {IMG_FIGS[n_reconstructions]} --n-interpolations {IMG_FIGS[n_interpolations]} "
-        "--interpolation-steps {IMG_FIGS[interpolation_steps]} --seed {IMG_FIGS[seed]} 2> {log}"
+        "$ALI image-figures --kind inference --run-dir {params.rundir} --out-dir {params.outdir} "
+        "--data-root {params.root} --n-reconstructions {params.figs[n_reconstructions]} "
+        "--n-interpolations {params.figs[n_interpolations]} "
+        "--interpolation-steps {params.figs[interpolation_steps]} --seed {params.figs[seed]} 2> {log}"

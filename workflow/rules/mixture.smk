@@ -51,7 +51,7 @@ rule mixture_train:
         mem_mb=3000,
         runtime=150,
     shell:
-        "{ALI} train --spec {params.spec:q} --out {params.outdir} {params.best} "
+        "$ALI train --spec {params.spec:q} --out {params.outdir} {params.best} "
         "--device {params.device} --threads {threads} 2> {log}"
 
 
@@ -64,12 +64,14 @@ rule mixture_evaluate:
     params:
         eval=as_json(MIX_EVAL),
         rundir=lambda w, input: os.path.dirname(input[0]),
+    log:
+        f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/evaluate.log",
     threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
     shell:
-        "{ALI} evaluate --run-dir {params.rundir} --eval {params.eval:q} --out {output} --threads {threads}"
+        "$ALI evaluate --run-dir {params.rundir} --eval {params.eval:q} --out {output} --threads {threads} 2> {log}"
 
 
 rule mixture_best:
@@ -78,9 +80,11 @@ rule mixture_best:
         f"{MIX}/{{protocol}}/best.json",
     input:
         lambda w: [f"{mix_dir(k)}/metrics.json" for k in mix_keys(w.protocol, mx.BASE_MODELS)],
+    log:
+        f"{MIX}/{{protocol}}/best.log",
     localrule: True
     shell:
-        "{ALI} best --metrics {input} --out {output}"
+        "$ALI best --metrics {input} --out {output} 2> {log}"
 
 
 rule mixture_report:
@@ -92,9 +96,11 @@ rule mixture_report:
         [f"{mix_dir(k)}/metrics.json" for k in MIX_PLAN],
     params:
         dirs=[mix_dir(k) for k in MIX_PLAN],
+    log:
+        f"{RESULTS}/logs/mixture_report.log",
     localrule: True
     shell:
-        "{ALI} mixture-report --run-dirs {params.dirs} --out-runs {output.runs} --out-table {output.table}"
+        "$ALI mixture-report --run-dirs {params.dirs} --out-runs {output.runs} --out-table {output.table} 2> {log}"
 
 
 def figure8_inputs(w):
@@ -112,8 +118,10 @@ rule mixture_figure8:
     params:
         dirs=lambda w, input: [os.path.dirname(r) for r in input.records],
         title=lambda w: f"Figure 8, {w.protocol} protocol ({PRESET} preset)",
+    log:
+        f"{RESULTS}/logs/figure8_{{protocol}}.log",
     shell:
-        "{ALI} figure8 --best {input.best} --baselines {params.dirs} --out {output} --title {params.title:q}"
+        "$ALI figure8 --best {input.best} --baselines {params.dirs} --out {output} --title {params.title:q} 2> {log}"
 
 
 rule mixture_figure8_main:
@@ -122,6 +130,8 @@ rule mixture_figure8_main:
         f"{RESULTS}/figure8.png",
     input:
         f"{RESULTS}/figure8_{config['mixture']['figure_protocol']}.png",
+    log:
+        f"{RESULTS}/logs/figure8.log",
     localrule: True
     shell:
-        "cp {input} {output}"
+        "cp {input} {output} 2> {log}"

@@ -27,6 +27,7 @@ rule svm_features:
     params:
         settings=as_json(SVM),
         rundir=lambda w, input: f"--run-dir {os.path.dirname(input.record)}" if input.record else "",
+        root=DATA,
     log:
         f"{SVM_DIR}/{{source}}/features.log",
     threads: 4
@@ -35,8 +36,8 @@ rule svm_features:
         mem_mb=32000,
         runtime=60,
     shell:
-        "{ALI} svm-features --source {wildcards.source} {params.rundir} --out {output} "
-        "--settings {params.settings:q} --data-root {DATA} --threads {threads} 2> {log}"
+        "$ALI svm-features --source {wildcards.source} {params.rundir} --out {output} "
+        "--settings {params.settings:q} --data-root {params.root} --threads {threads} 2> {log}"
 
 
 rule svm_trials:
@@ -55,7 +56,7 @@ rule svm_trials:
         mem_mb=32000,
         runtime=240,
     shell:
-        "{ALI} svm-trials --features {input} --out {output} --settings {params.settings:q} "
+        "$ALI svm-trials --features {input} --out {output} --settings {params.settings:q} "
         "--threads {threads} 2> {log}"
 
 
@@ -71,5 +72,5 @@ rule table1:
         f"{RESULTS}/logs/table1.log",
     localrule: True
     shell:
-        "{ALI} table1 --svm {input.svm} --extra-rows {input.kplus1} --out-trials {output.trials} "
+        "$ALI table1 --svm {input.svm} --extra-rows {input.kplus1} --out-trials {output.trials} "
         "--out-table {output.table} 2> {log}"
