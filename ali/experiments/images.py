@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ali.config import ConfigError, get
+from ali.experiments.base import Experiment, RunContext, check_names, check_seeds, register
 from ali.data import images as image_data
 from ali.data.splits import PROTOCOLS, unsupervised_rows
 from ali.experiments.runs import load_trained, run_training
@@ -64,13 +65,8 @@ def n_train(dataset: str, split: str, rows: list | None) -> int:
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every image training run: ``{"<dataset>/<model>/seed<s>": spec}``."""
     datasets = get(cfg, "images.train", list)
-    models = get(cfg, "images.models", list)
-    unknown = sorted(set(models) - set(MODELS))
-    if unknown:
-        raise ConfigError(f"config key 'images.models' has unknown models {unknown}; known: {list(MODELS)}")
-    seeds = get(cfg, "images.seeds", list)
-    if not seeds or not all(type(s) is int and s >= 0 for s in seeds):  # bool is an int subclass
-        raise ConfigError(f"config key 'images.seeds' must list non-negative integers, got {seeds!r}")
+    models = check_names(cfg, "images.models", MODELS)
+    seeds = check_seeds(cfg, "images.seeds")
     update = get(cfg, "images.update", str, choices=UPDATES)
     likelihood = get(cfg, "images.vae_likelihood", str, choices=VAE_LIKELIHOODS)
     amp = get(cfg, "images.amp", bool)
@@ -145,3 +141,75 @@ def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "a
 
 def load(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Model, dict]:
     return load_trained(run_dir, build, device)
+
+
+def figure_settings(cfg: Mapping) -> dict:
+    k = "images.figures."
+    return {"n_samples": get(cfg, k + "n_samples", int, positive=True),
+            "n_reconstructions": get(cfg, k + "n_reconstructions", int, positive=True),
+            "n_interpolations": get(cfg, k + "n_interpolations", int, positive=True),
+            "interpolation_steps": get(cfg, k + "interpolation_steps", int, low=2),
+            "seed": get(cfg, k + "seed", int, low=0)}
+
+
+def draw_figures(run_dir: Path, settings: Mapping, outputs: Mapping[str, Path], data_root: Path) -> None:
+    """Samples (Figures 2-5, left) and, for models with an encoder, held-out reconstructions
+    (Figures 2-5, right) and interpolations (Figure 6): whichever of the three ``outputs`` names."""
+    from ali.report import image_figures as figs
+
+    model, record = load(Path(run_dir))
+    spec = record["spec"]
+    torch.manual_seed(settings["seed"])
+    if "samples" in outputs:
+        figs.samples_grid(model, settings["n_samples"], outputs["samples"])
+    if not {"reconstructions", "interpolations"} & set(outputs):
+        return
+    if not model.has_encoder:
+        raise ConfigError(f"{spec['model']} has no encoder: no reconstructions or interpolations")
+    x, _ = image_data.load(spec["dataset"], spec["heldout_split"], data_root)
+    x = torch.from_numpy(image_data.to_float(x))
+    n, k = settings["n_reconstructions"], settings["n_interpolations"]
+    figs.reconstructions_grid(model, x[:n], outputs["reconstructions"])
+    figs.interpolation_grid(model, x[n:n + k], x[n + k:n + 2 * k], settings["interpolation_steps"],
+                            outputs["interpolations"])
+
+
+@register
+class Images(Experiment):
+    """Unsupervised ALI, GAN and VAE on images (appendix Tables 3-6) and their figures."""
+
+    name = "images"
+    models = MODELS
+    reports = {"image-figures": ("report_figures", "samples, reconstructions and interpolations of one image "
+                                                   "run (Figures 2-6; reconstructions: odd columns data, even "
+                                                   "columns reconstructions)")}
+
+    def plan(self, cfg):
+        return plan(cfg)
+
+    def settings(self, cfg):
+        return figure_settings(cfg)
+
+    def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
+        return train_run(spec, run_dir, data_root=ctx.data_root, device=ctx.device,
+                         checkpoint_every=ctx.checkpoint_every or self.checkpoint_every,
+                         log_every=ctx.log_every or self.log_every, progress=ctx.progress, stop_at=ctx.stop_at)
+
+    def evaluate_run(self, run_dir, settings, ctx):
+        raise ConfigError("image runs are evaluated by the svm experiment (features) and their figures: "
+                          "`ali report image-figures`")
+
+    def our_choices(self, spec):
+        notes = ["one seed per dataset x model: our choice"]
+        if spec["model"] == "vae":
+            notes.append(f"VAE {spec['vae_likelihood']} likelihood: our choice")
+        if spec["dataset"] == "tiny_imagenet":
+            notes.append("Tiny ImageNet 200 as the stand-in for the paper's 64x64 ImageNet: our choice")
+        return notes
+
+    def spec_columns(self, spec):
+        return {"dataset": spec["dataset"], "model": spec["model"], "seed": spec["seed"], "arch": spec["arch"],
+                "epochs": spec["epochs"], "batch_size": spec["batch_size"], "update": spec["update"]}
+
+    def report_figures(self, inputs, outputs, settings, ctx):
+        draw_figures(inputs["run"][0], settings, outputs, ctx.data_root)

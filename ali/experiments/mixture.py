@@ -1,8 +1,8 @@
 """The 25-mode mixture experiment (paper section 4.5): plan, train, evaluate, select.
 
-A *plan* turns the config into one run spec per training job. A run spec is a plain dict (JSON):
-everything that determines the run's numbers, hashed for provenance. Runs live at
-``<results>/mixture/<protocol>/<model>/run<i>/``.
+A *plan* turns the config into one :class:`MixtureRun` per training job, stored as JSON and hashed
+for provenance. Runs live at ``<results>/mixture/<protocol>/<model>/run<i>/``. The experiment
+contract (:class:`Mixture`) adds evaluation, the choice of the best run, the tables and Figure 8.
 
 Protocols (``kind``):
 - ``random``: the paper's. n runs per model with learning rate, beta1 and init std drawn at random;
@@ -16,7 +16,7 @@ best-covering GAN run's frozen decoder.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,8 @@ import torch
 
 from ali.config import ConfigError, get
 from ali.experiments import runs
+from ali.experiments.base import (Experiment, RunContext, RunSpec, check_names, read_json, register, write_csv,
+                                  write_json)
 from ali.experiments.runs import METRICS, MODEL_FILE, RECORD, SPEC  # noqa: F401  (re-exported)
 from ali.data.mixture import MixtureSpec, heldout_set, train_set
 from ali.eval.coverage import paper_modes, strict_metrics
@@ -39,7 +41,29 @@ BASE_MODELS = ("ali", "gan")
 BASELINES = ("inverse", "posthoc", "vae")
 NEEDS_SOURCE = ("inverse", "posthoc")
 PROTOCOL_KINDS = ("random", "fixed")
+RUN_METRICS = ("modes", "strict_modes", "hq_pct", "reverse_kl", "recon_sqerr", "recon_same_mode_pct",
+               "recon_modes", "qz_gauss_kl", "qz_mmd")  # every run's row has these columns (NaN if not run)
 
+
+@dataclass(frozen=True)
+class MixtureRun(RunSpec):
+    """One mixture training run. ``adam`` is an :class:`AdamConfig` as a dict (its own convention)."""
+
+    protocol: str
+    protocol_kind: str
+    run: int
+    data: dict
+    nets: dict
+    batch_size: int
+    update: str
+    steps: int
+    adam: dict
+    init_std: float
+    vae_likelihood_std: float | None = None  # the VAE baseline only
+    source: str | None = None  # inverse mapping and post-hoc: where their frozen decoder comes from
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -140,26 +164,21 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         kind = get(cfg, f"mixture.protocols.{protocol}.kind", str, choices=PROTOCOL_KINDS)
         for i, setting in enumerate(protocol_settings(cfg, protocol)):
             for model in BASE_MODELS:
-                specs[f"{protocol}/{model}/run{i}"] = {
-                    **common, "protocol": protocol, "protocol_kind": kind, "model": model, "run": i, "steps": steps, **setting}
+                specs[f"{protocol}/{model}/run{i}"] = MixtureRun(
+                    **common, protocol=protocol, protocol_kind=kind, model=model, run=i, steps=steps,
+                    **setting).to_dict()
         b = "mixture.baselines"
-        models = get(cfg, b + ".models", list)
-        unknown = sorted(set(models) - set(BASELINES))
-        if unknown:
-            raise ConfigError(f"config key '{b}.models' has unknown models {unknown}; known: {list(BASELINES)}")
+        models = check_names(cfg, b + ".models", BASELINES)
         b_steps = get(cfg, b + ".epochs", int, positive=True) * (data.n_train // batch)
         b_adam = asdict(adam_spec(cfg, b + ".adam"))
         b_std = get(cfg, b + ".init_std", float, positive=True)
         b_seed = get(cfg, b + ".seed", int, low=0)
         lik_std = get(cfg, b + ".vae_likelihood_std", float, positive=True)
         for model in models:
-            spec = {**common, "protocol": protocol, "protocol_kind": kind, "model": model, "run": 0, "steps": b_steps,
-                    "seed": b_seed, "adam": b_adam, "init_std": b_std}
-            if model == "vae":
-                spec["vae_likelihood_std"] = lik_std
-            if model in NEEDS_SOURCE:
-                spec["source"] = "best-covering gan run of this protocol"
-            specs[f"{protocol}/{model}/run0"] = spec
+            specs[f"{protocol}/{model}/run0"] = MixtureRun(
+                **common, protocol=protocol, protocol_kind=kind, model=model, run=0, steps=b_steps, seed=b_seed,
+                adam=b_adam, init_std=b_std, vae_likelihood_std=lik_std if model == "vae" else None,
+                source="best-covering gan run of this protocol" if model in NEEDS_SOURCE else None).to_dict()
     return specs
 
 
@@ -277,3 +296,116 @@ def best_run(metrics: list[dict]) -> dict | None:
         return (-m["modes"], -m["strict_modes"], -m["hq_pct"], kl, m["run_dir"])
 
     return min(ok, key=key)
+
+
+def choose_best(metrics: list[dict]) -> dict:
+    """best.json: the best-covering ALI and GAN runs of one protocol (None where every run failed)."""
+    best: dict = {}
+    for model in BASE_MODELS:
+        chosen = best_run([m for m in metrics if m["model"] == model])
+        best[model] = chosen["run_dir"] if chosen else None
+        best[f"{model}_modes"] = chosen["modes"] if chosen else None
+    best["criterion"] = "most modes (paper count), then strict modes, %HQ, lower reverse KL: our choice"
+    return best
+
+
+def figure8_models(best: Mapping, baseline_dirs: list[Path]) -> tuple[dict, dict | None]:
+    """Figure 8's columns (key -> (model or None, reason)), and the spec of one run it shows."""
+    dirs = {"ali": best.get("ali")} | {Path(d).parent.name: d for d in baseline_dirs}
+    models, shown = {}, None
+    for key, d in dirs.items():
+        if d is None:
+            models[key] = (None, "no usable run")
+            continue
+        record = runs.read_record(Path(d))
+        if record["status"] != "ok":
+            models[key] = (None, record["status"])
+            continue
+        model, record = load_trained(Path(d))
+        models[key] = (model, "")
+        shown = record["spec"]
+    return models, shown
+
+
+@register
+class Mixture(Experiment):
+    """The 25-mode mixture (section 4.5): coverage of ALI against GAN, and the inference baselines."""
+
+    name = "mixture"
+    models = BASE_MODELS + BASELINES
+    checkpoint_every, log_every = 10_000, 1000
+    reports = {
+        "best": ("report_best", "best.json: the best-covering ALI and GAN runs of one protocol "
+                                "(most modes, then strict modes, %HQ, lower reverse KL: our choice)"),
+        "mixture-tables": ("report_tables", "mixture_runs.csv (one row per run) and mixture.csv (per "
+                                            "protocol x model, the paper's and PacGAN's numbers beside ours)"),
+        "figure8": ("report_figure8", "the paper's Figure 8 for one protocol: the best ALI and the baselines"),
+    }
+
+    def plan(self, cfg):
+        return plan(cfg)
+
+    def settings(self, cfg):
+        return eval_settings(cfg)
+
+    def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
+        source = None
+        if spec["model"] in NEEDS_SOURCE:
+            best_path = ctx.input("best")
+            if best_path is None:
+                raise ConfigError(f"model {spec['model']} trains on the best GAN run: pass --in best=best.json")
+            best = read_json(best_path)
+            if best.get("gan") is None:
+                return skip_run(spec, run_dir, "no GAN run of this protocol finished without diverging")
+            source = Path(best["gan"])
+        return train_run(spec, run_dir, device=ctx.device, source_dir=source,
+                         checkpoint_every=ctx.checkpoint_every or self.checkpoint_every,
+                         log_every=ctx.log_every or self.log_every, progress=ctx.progress, stop_at=ctx.stop_at)
+
+    def evaluate_run(self, run_dir, settings, ctx):
+        return evaluate_run(run_dir, settings)
+
+    def our_choices(self, spec):
+        notes = []
+        if spec.get("protocol_kind") == "random" and spec["model"] in BASE_MODELS:
+            notes.append("random lr/beta1/init-std ranges: our choice (see config mixture.protocols)")
+        if spec["model"] in BASELINES:
+            notes.append("baseline optimiser, init and step budget: our choice")
+        if spec["model"] in NEEDS_SOURCE:
+            notes.append("source = best-covering GAN by modes, then strict modes, %HQ, reverse KL: our choice")
+        if spec["model"] == "vae":
+            notes.append(f"VAE Gaussian q(z|x) and Gaussian p(x|z) with std {spec['vae_likelihood_std']}: our choice")
+        if spec.get("update") == "alternating":
+            notes.append("alternating D/G updates: deviation from the released code's simultaneous updates")
+        return notes
+
+    def spec_columns(self, spec):
+        adam = AdamConfig(**spec["adam"])
+        b1, b2 = adam.torch_betas()
+        return {"protocol": spec["protocol"], "protocol_kind": spec.get("protocol_kind"), "model": spec["model"],
+                "run": spec["run"], "seed": spec["seed"], "lr": adam.lr, "beta1_torch": b1, "beta2_torch": b2,
+                "adam_config_convention": adam.convention, "init_std": spec["init_std"], "update": spec["update"],
+                "batch_size": spec["batch_size"]}
+
+    def metric_rows(self, metrics):
+        return [{name: metrics.get(name, np.nan) for name in RUN_METRICS}]
+
+    def report_best(self, inputs, outputs, settings, ctx):
+        write_json(outputs["best"], choose_best([read_json(p) for p in inputs["metrics"]]))
+
+    def report_tables(self, inputs, outputs, settings, ctx):
+        from ali.report.tables import mixture_summary, runs_frame
+
+        frame = runs_frame(inputs["runs"], sort=["protocol", "model", "run"])
+        write_csv(frame, outputs["runs"])
+        write_csv(mixture_summary(frame), outputs["table"])
+
+    def report_figure8(self, inputs, outputs, settings, ctx):
+        from ali.report.figures import figure8
+
+        best = read_json(inputs["best"][0])
+        models, shown = figure8_models(best, inputs.get("baselines", []))
+        if shown is None:
+            raise ConfigError("no model in Figure 8 finished training; see the runs' record.json")
+        title = f"Figure 8, {shown['protocol']} protocol ({shown['preset']} preset)"
+        figure8(models, mixture_spec(shown), outputs["figure"], title)

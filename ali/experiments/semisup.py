@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ali.config import ConfigError, get
+from ali.experiments.base import Experiment, RunContext, check_names, check_seeds, register, write_csv
 from ali.data import images as image_data
 from ali.data.splits import balanced_subset
 from ali.experiments.runs import METRICS, load_trained, read_record, run_training
@@ -35,13 +36,8 @@ MODELS = ("ali_kplus1", "gan_fm")
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every K+1 run: ``{"<dataset>/<model>/labels<n>/seed<s>": spec}``."""
     k = "semisup."
-    models = get(cfg, k + "models", list)
-    unknown = sorted(set(models) - set(MODELS))
-    if unknown:
-        raise ConfigError(f"config key 'semisup.models' has unknown models {unknown}; known: {list(MODELS)}")
-    seeds = get(cfg, k + "seeds", list)
-    if not seeds or not all(type(s) is int and s >= 0 for s in seeds):
-        raise ConfigError(f"config key 'semisup.seeds' must list non-negative integers, got {seeds!r}")
+    models = check_names(cfg, k + "models", MODELS)
+    seeds = check_seeds(cfg, k + "seeds")
     common = {
         "experiment": "semisup", "preset": get(cfg, "preset", str),
         "adam": {"lr": get(cfg, k + "lr", float, positive=True), "beta1": get(cfg, k + "beta1", float, low=0, high=0.999),
@@ -141,4 +137,52 @@ def evaluate_run(run_dir: Path, data_root: Path, device: str | torch.device = "c
     return out
 
 
-__all__ = ["MODELS", "METRICS", "build", "evaluate_run", "labelled_indices", "plan", "test_error", "train_run"]
+OUR_CHOICES = ("K+1 D(x, z) = the dataset's joint D with K outputs; test pairs use the Polyak-averaged encoder's "
+               "mean; number of seeds; pixels in [0, 1]: our choices")
+
+
+@register
+class SemiSupervised(Experiment):
+    """K+1 semi-supervised ALI and GAN with feature matching (Table 1's K+1 rows, Table 2)."""
+
+    name = "semisup"
+    models = MODELS
+    reports = {"semisup-runs": ("report_runs", "semisup_runs.csv: one row per dataset x model x labels x seed"),
+               "table2": ("report_table2", "table2.csv from the runs given (one dataset): per label count our "
+                                           "mean, sigma and 3 sigma over seeds beside the paper's")}
+
+    def plan(self, cfg):
+        return plan(cfg)
+
+    def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
+        return train_run(spec, run_dir, data_root=ctx.data_root, device=ctx.device,
+                         checkpoint_every=ctx.checkpoint_every or self.checkpoint_every,
+                         log_every=ctx.log_every or self.log_every, progress=ctx.progress, stop_at=ctx.stop_at)
+
+    def evaluate_run(self, run_dir, settings, ctx):
+        from ali.train import resolve_device
+
+        return evaluate_run(Path(run_dir), ctx.data_root, resolve_device(ctx.device))
+
+    def our_choices(self, spec):
+        return [OUR_CHOICES]
+
+    def spec_columns(self, spec):
+        return {"dataset": spec["dataset"], "model": spec["model"], "n_labels": spec["n_labels"],
+                "seed": spec["seed"], "arch": spec["arch"], "epochs": spec["epochs"],
+                "decay_epochs": spec["decay_epochs"], "batch_size": spec["batch_size"], "lr": spec["adam"]["lr"],
+                "beta1": spec["adam"]["beta1"], "update": spec["update"], "polyak_rate": spec["polyak_rate"]}
+
+    def report_runs(self, inputs, outputs, settings, ctx):
+        write_csv(runs_table(inputs["runs"]), outputs["runs"])
+
+    def report_table2(self, inputs, outputs, settings, ctx):
+        from ali.report.tables import table2_rows
+
+        write_csv(table2_rows(runs_table(inputs["runs"])), outputs["table"])
+
+
+def runs_table(run_dirs: list[Path]):
+    from ali.report.tables import runs_frame
+
+    return runs_frame(run_dirs, sort=["dataset", "model", "n_labels", "seed"])

@@ -4,18 +4,26 @@ For the configured dataset and seed, each source (ALI encoder, VAE encoder, GAN 
 pixels) becomes features of the SVM pool, the validation rows and the test split (one job each);
 then one job runs the released protocol on them: C chosen on validation with one class-balanced
 labelled draw from exp(linspace(-20, 20, 50)), then ``n_trials`` fresh draws scored on the test set.
+
+Under the experiment contract, a source's "training" is its feature extraction (``features.pt`` and
+``record.json`` in ``<results>/svm/<dataset>/<source>/``) and its evaluation is the trials.
 """
 
 from __future__ import annotations
 
 import json
+import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ali.config import ConfigError, get
+from ali.experiments.base import Experiment, RunContext, check_names, register, write_csv
+from ali.experiments.runs import read_record, write_record
 from ali.data import images as image_data
 from ali.data.splits import protocol_split
 from ali.eval import svm
@@ -31,10 +39,7 @@ SOLVERS = ("exact", "sklearn")
 def settings(cfg: Mapping) -> dict:
     """The protocol's settings, checked; one dict shared by every source."""
     k = "svm."
-    sources = get(cfg, k + "sources", list)
-    unknown = sorted(set(sources) - set(SOURCES))
-    if unknown:
-        raise ConfigError(f"config key 'svm.sources' has unknown sources {unknown}; known: {list(SOURCES)}")
+    sources = check_names(cfg, k + "sources", SOURCES)
     dataset = get(cfg, k + "dataset", str, choices=tuple(image_data.DATASETS))
     if dataset not in get(cfg, "images.train", list) and any(s != "raw" for s in sources):
         raise ConfigError(f"config key 'svm.dataset' is {dataset!r}, which images.train does not train on")
@@ -71,6 +76,7 @@ def protocol_data(dataset: str, root: Path) -> dict[str, tuple[torch.Tensor, tor
 def compute_features(source: str, run_dir: Path | None, s: Mapping, data_root: Path, out: Path,
                      device: str = "auto") -> dict:
     """Features of pool / valid / test for one source, saved with their labels and a description."""
+    t0 = time.perf_counter()
     dev = resolve_device(device)
     model, record = (None, None) if source == "raw" else images.load(run_dir, dev)
     feature_set = s["features"] if source in ("ali", "vae") else ("dcgan" if source == "gan" else "pixels")
@@ -83,16 +89,14 @@ def compute_features(source: str, run_dir: Path | None, s: Mapping, data_root: P
             "run_config_hash": record["config_hash"] if record else "", "provenance": provenance(dev)}
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"features": saved, "meta": meta}, out)
-    return meta
+    return {**meta, "wall_time_s": time.perf_counter() - t0}
 
 
-def run_trials(features_path: Path, s: Mapping, out: Path, device: str = "auto", progress: bool = True) -> dict:
-    """The released protocol on saved features; writes every trial and the chosen C."""
-    import sys
-    import time
-
+def run_trials(features_path: Path, s: Mapping, out: Path | None = None, device: str = "auto",
+               progress: bool = True) -> dict:
+    """The released protocol on saved features: every trial and the chosen C (written to ``out`` if given)."""
     dev = resolve_device(device)
-    blob = torch.load(features_path, map_location="cpu", weights_only=False)
+    blob = torch.load(features_path, map_location="cpu", weights_only=True)
     f, meta = blob["features"], blob["meta"]
 
     def report(done, total):
@@ -106,6 +110,86 @@ def run_trials(features_path: Path, s: Mapping, out: Path, device: str = "auto",
                               progress=report)
     result.update({"meta": meta, "settings": dict(s), "settings_hash": config_hash(dict(s)),
                    "wall_time_s": time.perf_counter() - t0, "provenance": provenance(dev)})
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, sort_keys=True))
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2, sort_keys=True))
     return result
+
+
+FEATURES = "features.pt"
+OUR_CHOICES = ("feature layers per svm.features; GAN features DCGAN-style (our choice)",
+               "C ties broken towards the smallest C (our choice)")
+
+
+def plan(cfg: Mapping) -> dict[str, dict]:
+    """One feature-extraction run per source: ``{"svm/<dataset>/<source>": spec}``."""
+    s = settings(cfg)
+    return {f"svm/{s['dataset']}/{source}": {"experiment": "svm", "preset": s["preset"], "model": source,
+                                             "seed": s["image_seed"], "dataset": s["dataset"], "settings": s}
+            for source in s["sources"]}
+
+
+@register
+class SVM(Experiment):
+    """Table 1's L2-SVM rows: the released protocol on every model's features alike."""
+
+    name = "svm"
+    models = SOURCES
+    reports = {"table1": ("report_table1", "svm_trials.csv (one row per source x trial) and table1.csv: the "
+                                           "L2-SVM rows, then the K+1 rows of the semisup runs given")}
+
+    def plan(self, cfg):
+        return plan(cfg)
+
+    def settings(self, cfg):
+        return settings(cfg)
+
+    def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
+        """Features of one source; the image run comes from ``--in run=DIR`` (none for raw pixels)."""
+        from ali.provenance import config_hash
+
+        source_dir = ctx.input("run")
+        if spec["model"] != "raw" and source_dir is None:
+            raise ConfigError(f"svm source {spec['model']!r} needs its trained image run: pass --in run=DIR")
+        meta = compute_features(spec["model"], source_dir, spec["settings"], ctx.data_root,
+                                Path(run_dir) / FEATURES, device=ctx.device)
+        record = {"spec": dict(spec), "config_hash": config_hash(dict(spec)), "run_dir": str(run_dir),
+                  "provenance": meta["provenance"], "status": "ok", "steps_done": None, "diverged": False,
+                  "wall_time_s": meta["wall_time_s"], "source_run": meta["run_dir"],
+                  "source_config_hash": meta["run_config_hash"]}
+        write_record(run_dir, record)
+        return record
+
+    def evaluate_run(self, run_dir, settings, ctx):
+        spec = read_record(run_dir)["spec"]
+        return run_trials(Path(run_dir) / FEATURES, spec["settings"], device=ctx.device, progress=ctx.progress)
+
+    def our_choices(self, spec):
+        return list(OUR_CHOICES)
+
+    def spec_columns(self, spec):
+        s = spec["settings"]
+        return {"dataset": spec["dataset"], "model": spec["model"], "n_labelled": s["n_per_class"] * 10,
+                "solver": s["solver"]}
+
+    def metric_rows(self, metrics):
+        meta = metrics["meta"]
+        common = {"feature_set": meta["feature_set"], "feature_dim": meta["feature_dim"],
+                  "source_config_hash": meta["run_config_hash"], "settings_hash": metrics["settings_hash"],
+                  "trials_wall_time_s": metrics["wall_time_s"]}
+        return [{**common, "trial": t["trial"], "draw_seed": t["seed"], "C": t["C"], "error_pct": t["error_pct"]}
+                for t in metrics["trials"]]
+
+    def report_table1(self, inputs, outputs, settings, ctx):
+        from ali.report.tables import runs_frame, table1_kplus1_rows, table1_svm_rows
+
+        trials = runs_frame(inputs.get("svm", []), sort=["dataset", "model", "trial"])
+        write_csv(trials, outputs["trials"])
+        parts = [table1_svm_rows(trials)]
+        if inputs.get("semisup"):
+            parts.append(table1_kplus1_rows(runs_frame(inputs["semisup"], sort=["dataset", "model", "n_labels", "seed"])))
+        table = pd.concat(parts, ignore_index=True)
+        for col in ("feature_dim", "n_labelled", "n_trials", "n_diverged"):
+            if col in table:
+                table[col] = table[col].astype("Int64")  # integers stay integers beside the K+1 rows' blanks
+        write_csv(table, outputs["table"])

@@ -1,14 +1,32 @@
-# Shared helpers: the preset's output directory and the package's plan of runs.
+# Shared by every rule file: the preset's paths, each experiment's plan and settings, and helpers.
+# Rule files hold rules only; every rule calls the package's CLI in one of three shapes:
+#   $ALI train --spec JSON --out DIR [--in NAME=PATH ...]            (one run)
+#   $ALI evaluate --run-dir DIR --settings JSON --out FILE           (its metrics)
+#   $ALI report NAME --in NAME=PATH ... --out NAME=PATH ... [--settings JSON]
 import json
+import os
 import sys
 
 from ali.config import results_dir
+from ali.data.images import DATASETS
+from ali.experiments import mixture as mx
+from ali.experiments.base import experiment
 
 RESULTS = results_dir(config)
 PRESET = config["preset"]
+DATA = config["data_dir"]
+ENV = "../../environment.yml"  # every rule's software environment (snakemake --sdm conda)
 # Every shell command gets $ALI: the package's CLI run by the interpreter that runs Snakemake (so no
 # PATH set-up is needed), after bash's strict mode (Snakemake's own default prefix).
 shell.prefix(f"set -euo pipefail; ALI='{sys.executable} -m ali'; ")
+
+MIXTURE, IMAGES, SVM_EXP, SEMISUP = (experiment(n) for n in ("mixture", "images", "svm", "semisup"))
+MIX_PLAN, IMG_PLAN, SVM_PLAN, SSL_PLAN = (e.plan(config) for e in (MIXTURE, IMAGES, SVM_EXP, SEMISUP))
+MIX, IMG, SVM, SSL, FIG = (f"{RESULTS}/{d}" for d in ("mixture", "images", "svm", "semisup", "figures"))
+MIX_PROTOCOLS = list(config["mixture"]["protocols"])
+SVM_SETTINGS = SVM_EXP.settings(config)
+SVM_DIR = f"{SVM}/{SVM_SETTINGS['dataset']}"
+NO_DOWNLOAD = ("digits",)  # ships with scikit-learn
 
 
 def as_json(obj):
@@ -16,11 +34,87 @@ def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
 
 
+def gpus(device):
+    """How many GPUs a job on ``device`` asks for (cpu: none; cuda or auto: one)."""
+    return 0 if device == "cpu" else 1
+
+
+def data_flag(w):
+    """The verified-download flag of the dataset a job reads (none for the bundled stand-in)."""
+    return [] if w.dataset in NO_DOWNLOAD else f"{DATA}/{w.dataset}.verified"
+
+
+def in_args(name, paths):
+    """``--in`` pairs for one input name."""
+    return " ".join(f"{name}={p}" for p in ([paths] if isinstance(paths, str) else paths))
+
+
+def run_dir(path):
+    return os.path.dirname(path)
+
+
+# mixture
+MIX_DEVICE = config["mixture"]["device"]
+
+
+def mix_keys(protocol=None, models=None):
+    return [k for k, s in MIX_PLAN.items()
+            if (protocol is None or s["protocol"] == protocol) and (models is None or s["model"] in models)]
+
+
+def mix_best_input(w):
+    return f"{MIX}/{w.protocol}/best.json" if w.mixmodel in mx.NEEDS_SOURCE else []
+
+
+def figure8_baselines(w):
+    return [f"{MIX}/{k}/record.json" for k in mix_keys(w.protocol, mx.BASELINES)]
+
+
+MIXTURE_TARGETS = [f"{RESULTS}/mixture.csv", f"{RESULTS}/mixture_runs.csv", f"{RESULTS}/figure8.png"] + [
+    f"{RESULTS}/figure8_{p}.png" for p in MIX_PROTOCOLS]
+
+
+# images
+IMG_DEVICE = config["images"]["device"]
+
+
+def img_figures(key):
+    s = IMG_PLAN[key]
+    prefix = f"{FIG}/{s['dataset']}_{s['model']}_seed{s['seed']}"
+    return [f"{prefix}_samples.png"] + (
+        [] if s["model"] == "gan" else [f"{prefix}_reconstructions.png", f"{prefix}_interpolations.png"])
+
+
+IMAGES_TARGETS = [f for key in IMG_PLAN for f in img_figures(key)]
+
+
+# svm
+def svm_image_run(w):
+    return [] if w.source == "raw" else f"{IMG}/{SVM_SETTINGS['dataset']}/{w.source}/seed{SVM_SETTINGS['image_seed']}/record.json"
+
+
+def svm_data_flag(w):
+    return [] if SVM_SETTINGS["dataset"] in NO_DOWNLOAD else f"{DATA}/{SVM_SETTINGS['dataset']}.verified"
+
+
+# semisup
+SSL_DEVICE = config["semisup"]["device"]
+SSL_T1 = config["semisup"]["table1"]
+
+
+def ssl_runs(dataset=None, n_labels=None):
+    return [f"{SSL}/{key}" for key, spec in SSL_PLAN.items()
+            if (dataset is None or spec["dataset"] == dataset) and (n_labels is None or spec["n_labels"] == n_labels)]
+
+
 wildcard_constraints:
-    dataset="svhn|cifar10|celeba|tiny_imagenet|digits",
-    imgmodel="ali|gan|vae",
+    dataset="|".join(sorted(DATASETS)),
+    imgmodel="|".join(IMAGES.models),
     encmodel="ali|vae",
     seed=r"\d+",
-    source="ali|vae|gan|raw",
-    sslmodel="ali_kplus1|gan_fm",
+    source="|".join(SVM_EXP.models),
+    sslmodel="|".join(SEMISUP.models),
     nlabels=r"\d+",
+    protocol="|".join(MIX_PROTOCOLS),
+    mixmodel="|".join(MIXTURE.models),
+    run=r"\d+",

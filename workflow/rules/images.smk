@@ -1,31 +1,6 @@
 # Unsupervised ALI / GAN / VAE on images (appendix Tables 3-6): a local download rule per dataset
 # (GPU nodes often have no internet, so no training job downloads), one GPU job per training run,
 # then the samples, reconstructions and interpolation figures.
-from ali.experiments import images as im
-
-IMG = f"{RESULTS}/images"
-FIG = f"{RESULTS}/figures"
-DATA = config["data_dir"]
-IMG_PLAN = im.plan(config)
-IMG_GPUS = 0 if config["images"]["device"] == "cpu" else 1
-IMG_FIGS = config["images"]["figures"]
-NO_DOWNLOAD = ("digits",)  # ships with scikit-learn
-
-
-def img_figures(key):
-    s = IMG_PLAN[key]
-    prefix = f"{FIG}/{s['dataset']}_{s['model']}_seed{s['seed']}"
-    out = [f"{prefix}_samples.png"]
-    if s["model"] != "gan":
-        out += [f"{prefix}_reconstructions.png", f"{prefix}_interpolations.png"]
-    return out
-
-
-IMAGES_TARGETS = [f for key in IMG_PLAN for f in img_figures(key)]
-
-
-def img_data_flag(w):
-    return [] if w.dataset in NO_DOWNLOAD else f"{DATA}/{w.dataset}.verified"
 
 
 rule download_data:
@@ -33,9 +8,11 @@ rule download_data:
     output:
         f"{DATA}/{{dataset}}.verified",
     params:
-        root=lambda w, output: os.path.dirname(output[0]),
+        root=lambda w, output: run_dir(output[0]),
     log:
         f"{DATA}/{{dataset}}.download.log",
+    conda:
+        ENV
     localrule: True
     shell:
         "$ALI download {wildcards.dataset} --root {params.root} --flag {output} 2> {log}"
@@ -46,18 +23,20 @@ rule images_train:
     output:
         record=f"{IMG}/{{dataset}}/{{imgmodel}}/seed{{seed}}/record.json",
     input:
-        data=img_data_flag,
+        data=data_flag,
     params:
         spec=lambda w: as_json(IMG_PLAN[f"{w.dataset}/{w.imgmodel}/seed{w.seed}"]),
-        outdir=lambda w, output: os.path.dirname(output.record),
-        device=config["images"]["device"],
+        outdir=lambda w, output: run_dir(output.record),
+        device=IMG_DEVICE,
         root=DATA,
     log:
         f"{IMG}/{{dataset}}/{{imgmodel}}/seed{{seed}}/train.log",
-    threads: 4 if IMG_GPUS else 1
+    conda:
+        ENV
+    threads: 4 if gpus(IMG_DEVICE) else 1
     resources:
-        gpu=IMG_GPUS,
-        mem_mb=32000 if IMG_GPUS else 4000,
+        gpu=gpus(IMG_DEVICE),
+        mem_mb=32000 if gpus(IMG_DEVICE) else 4000,
         runtime=2880,
     shell:
         "$ALI train --spec {params.spec:q} --out {params.outdir} --data-root {params.root} "
@@ -71,15 +50,16 @@ rule images_samples:
     input:
         f"{IMG}/{{dataset}}/{{imgmodel}}/seed{{seed}}/record.json",
     params:
-        rundir=lambda w, input: os.path.dirname(input[0]),
-        outdir=lambda w, output: os.path.dirname(output[0]),
-        figs=IMG_FIGS,
+        rundir=lambda w, input: run_dir(input[0]),
+        settings=as_json(IMAGES.settings(config)),
     log:
         f"{FIG}/logs/{{dataset}}_{{imgmodel}}_seed{{seed}}_samples.log",
+    conda:
+        ENV
     threads: 1
     shell:
-        "$ALI image-figures --kind samples --run-dir {params.rundir} --out-dir {params.outdir} "
-        "--n-samples {params.figs[n_samples]} --seed {params.figs[seed]} 2> {log}"
+        "$ALI report image-figures --in run={params.rundir} --out samples={output} "
+        "--settings {params.settings:q} 2> {log}"
 
 
 rule images_inference_figures:
@@ -89,17 +69,16 @@ rule images_inference_figures:
         interp=f"{FIG}/{{dataset}}_{{encmodel}}_seed{{seed}}_interpolations.png",
     input:
         record=f"{IMG}/{{dataset}}/{{encmodel}}/seed{{seed}}/record.json",
-        data=img_data_flag,
+        data=data_flag,
     params:
-        rundir=lambda w, input: os.path.dirname(input.record),
-        outdir=lambda w, output: os.path.dirname(output.recon),
+        rundir=lambda w, input: run_dir(input.record),
         root=DATA,
-        figs=IMG_FIGS,
+        settings=as_json(IMAGES.settings(config)),
     log:
         f"{FIG}/logs/{{dataset}}_{{encmodel}}_seed{{seed}}_inference.log",
+    conda:
+        ENV
     threads: 1
     shell:
-        "$ALI image-figures --kind inference --run-dir {params.rundir} --out-dir {params.outdir} "
-        "--data-root {params.root} --n-reconstructions {params.figs[n_reconstructions]} "
-        "--n-interpolations {params.figs[n_interpolations]} "
-        "--interpolation-steps {params.figs[interpolation_steps]} --seed {params.figs[seed]} 2> {log}"
+        "$ALI report image-figures --in run={params.rundir} --out reconstructions={output.recon} "
+        "interpolations={output.interp} --data-root {params.root} --settings {params.settings:q} 2> {log}"

@@ -1,35 +1,5 @@
 # The 25-mode mixture (paper section 4.5): one job per training run, then evaluation, the choice of
 # the best-covering runs, the inference baselines on the best GAN, the tables and Figure 8.
-from ali.experiments import mixture as mx
-
-MIX = f"{RESULTS}/mixture"
-MIX_PLAN = mx.plan(config)
-MIX_EVAL = mx.eval_settings(config)
-MIX_PROTOCOLS = list(config["mixture"]["protocols"])
-MIX_DEVICE = config["mixture"]["device"]
-MIX_GPUS = 0 if MIX_DEVICE == "cpu" else 1
-
-
-def mix_dir(key):
-    return f"{MIX}/{key}"
-
-
-def mix_keys(protocol=None, models=None):
-    return [k for k, s in MIX_PLAN.items()
-            if (protocol is None or s["protocol"] == protocol) and (models is None or s["model"] in models)]
-
-
-MIXTURE_TARGETS = [
-    f"{RESULTS}/mixture.csv",
-    f"{RESULTS}/mixture_runs.csv",
-    f"{RESULTS}/figure8.png",
-] + [f"{RESULTS}/figure8_{p}.png" for p in MIX_PROTOCOLS]
-
-
-wildcard_constraints:
-    protocol="|".join(MIX_PROTOCOLS),
-    mixmodel="|".join(mx.BASE_MODELS + mx.BASELINES),
-    run=r"\d+",
 
 
 rule mixture_train:
@@ -37,21 +7,23 @@ rule mixture_train:
     output:
         record=f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/record.json",
     input:
-        best=lambda w: f"{MIX}/{w.protocol}/best.json" if w.mixmodel in mx.NEEDS_SOURCE else [],
+        best=mix_best_input,
     params:
         spec=lambda w: as_json(MIX_PLAN[f"{w.protocol}/{w.mixmodel}/run{w.run}"]),
-        best=lambda w, input: f"--best {input.best}" if input.best else "",
-        outdir=lambda w, output: os.path.dirname(output.record),
+        inputs=lambda w, input: f"--in {in_args('best', input.best)}" if input.best else "",
+        outdir=lambda w, output: run_dir(output.record),
         device=MIX_DEVICE,
     log:
         f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/train.log",
+    conda:
+        ENV
     threads: 1
     resources:
-        gpu=MIX_GPUS,
+        gpu=gpus(MIX_DEVICE),
         mem_mb=3000,
         runtime=150,
     shell:
-        "$ALI train --spec {params.spec:q} --out {params.outdir} {params.best} "
+        "$ALI train --spec {params.spec:q} --out {params.outdir} {params.inputs} "
         "--device {params.device} --threads {threads} 2> {log}"
 
 
@@ -62,16 +34,19 @@ rule mixture_evaluate:
     input:
         f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/record.json",
     params:
-        eval=as_json(MIX_EVAL),
-        rundir=lambda w, input: os.path.dirname(input[0]),
+        settings=as_json(MIXTURE.settings(config)),
+        rundir=lambda w, input: run_dir(input[0]),
     log:
         f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/evaluate.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=3000,
         runtime=20,
     shell:
-        "$ALI evaluate --run-dir {params.rundir} --eval {params.eval:q} --out {output} --threads {threads} 2> {log}"
+        "$ALI evaluate --run-dir {params.rundir} --settings {params.settings:q} --out {output} "
+        "--threads {threads} 2> {log}"
 
 
 rule mixture_best:
@@ -79,12 +54,16 @@ rule mixture_best:
     output:
         f"{MIX}/{{protocol}}/best.json",
     input:
-        lambda w: [f"{mix_dir(k)}/metrics.json" for k in mix_keys(w.protocol, mx.BASE_MODELS)],
+        lambda w: [f"{MIX}/{k}/metrics.json" for k in mix_keys(w.protocol, mx.BASE_MODELS)],
+    params:
+        inputs=lambda w, input: in_args("metrics", input),
     log:
         f"{MIX}/{{protocol}}/best.log",
+    conda:
+        ENV
     localrule: True
     shell:
-        "$ALI best --metrics {input} --out {output} 2> {log}"
+        "$ALI report best --in {params.inputs} --out best={output} 2> {log}"
 
 
 rule mixture_report:
@@ -93,20 +72,16 @@ rule mixture_report:
         runs=f"{RESULTS}/mixture_runs.csv",
         table=f"{RESULTS}/mixture.csv",
     input:
-        [f"{mix_dir(k)}/metrics.json" for k in MIX_PLAN],
+        [f"{MIX}/{k}/metrics.json" for k in MIX_PLAN],
     params:
-        dirs=[mix_dir(k) for k in MIX_PLAN],
+        inputs=in_args("runs", [f"{MIX}/{k}" for k in MIX_PLAN]),
     log:
         f"{RESULTS}/logs/mixture_report.log",
+    conda:
+        ENV
     localrule: True
     shell:
-        "$ALI mixture-report --run-dirs {params.dirs} --out-runs {output.runs} --out-table {output.table} 2> {log}"
-
-
-def figure8_inputs(w):
-    baselines = [k for k in mix_keys(w.protocol, mx.BASELINES)]
-    return {"best": f"{MIX}/{w.protocol}/best.json",
-            "records": [f"{mix_dir(k)}/record.json" for k in baselines]}
+        "$ALI report mixture-tables --in {params.inputs} --out runs={output.runs} table={output.table} 2> {log}"
 
 
 rule mixture_figure8:
@@ -114,14 +89,17 @@ rule mixture_figure8:
     output:
         f"{RESULTS}/figure8_{{protocol}}.png",
     input:
-        unpack(figure8_inputs),
+        best=f"{MIX}/{{protocol}}/best.json",
+        baselines=figure8_baselines,
     params:
-        dirs=lambda w, input: [os.path.dirname(r) for r in input.records],
-        title=lambda w: f"Figure 8, {w.protocol} protocol ({PRESET} preset)",
+        inputs=lambda w, input: " ".join([in_args("best", input.best),
+                                          in_args("baselines", [run_dir(r) for r in input.baselines])]),
     log:
         f"{RESULTS}/logs/figure8_{{protocol}}.log",
+    conda:
+        ENV
     shell:
-        "$ALI figure8 --best {input.best} --baselines {params.dirs} --out {output} --title {params.title:q} 2> {log}"
+        "$ALI report figure8 --in {params.inputs} --out figure={output} 2> {log}"
 
 
 rule mixture_figure8_main:
@@ -132,6 +110,8 @@ rule mixture_figure8_main:
         f"{RESULTS}/figure8_{config['mixture']['figure_protocol']}.png",
     log:
         f"{RESULTS}/logs/figure8.log",
+    conda:
+        ENV
     localrule: True
     shell:
         "cp {input} {output} 2> {log}"

@@ -1,20 +1,5 @@
 # Table 1, L2-SVM rows: features of every model (one job each), the released protocol on them (one
-# job each), then results/svm_trials.csv and the L2-SVM rows of results/table1.csv.
-from ali.experiments import svm as sv
-
-SVM = sv.settings(config)
-SVM_DIR = f"{RESULTS}/svm/{SVM['dataset']}"
-SVM_GPUS = 0 if config["images"]["device"] == "cpu" else 1
-
-
-def svm_run_record(w):
-    if w.source == "raw":
-        return []
-    return f"{IMG}/{SVM['dataset']}/{w.source}/seed{SVM['image_seed']}/record.json"
-
-
-def svm_data_flag(w):
-    return [] if SVM["dataset"] in NO_DOWNLOAD else f"{DATA}/{SVM['dataset']}.verified"
+# job each), then results/svm_trials.csv and results/table1.csv (the L2-SVM rows, then the K+1 rows).
 
 
 rule svm_features:
@@ -22,41 +7,48 @@ rule svm_features:
     output:
         f"{SVM_DIR}/{{source}}/features.pt",
     input:
-        record=svm_run_record,
+        record=svm_image_run,
         data=svm_data_flag,
     params:
-        settings=as_json(SVM),
-        rundir=lambda w, input: f"--run-dir {os.path.dirname(input.record)}" if input.record else "",
+        spec=lambda w: as_json(SVM_PLAN[f"svm/{SVM_SETTINGS['dataset']}/{w.source}"]),
+        inputs=lambda w, input: f"--in run={run_dir(input.record)}" if input.record else "",
+        outdir=lambda w, output: run_dir(output[0]),
+        device=IMG_DEVICE,
         root=DATA,
     log:
         f"{SVM_DIR}/{{source}}/features.log",
+    conda:
+        ENV
     threads: 4
     resources:
-        gpu=SVM_GPUS,
+        gpu=gpus(IMG_DEVICE),
         mem_mb=32000,
         runtime=60,
     shell:
-        "$ALI svm-features --source {wildcards.source} {params.rundir} --out {output} "
-        "--settings {params.settings:q} --data-root {params.root} --threads {threads} 2> {log}"
+        "$ALI train --spec {params.spec:q} --out {params.outdir} {params.inputs} --data-root {params.root} "
+        "--device {params.device} --threads {threads} 2> {log}"
 
 
 rule svm_trials:
     """C on validation with one labelled draw, then the test error of n_trials fresh draws."""
     output:
-        f"{SVM_DIR}/{{source}}/trials.json",
+        f"{SVM_DIR}/{{source}}/metrics.json",
     input:
         f"{SVM_DIR}/{{source}}/features.pt",
     params:
-        settings=as_json(SVM),
+        rundir=lambda w, input: run_dir(input[0]),
+        device=IMG_DEVICE,
     log:
         f"{SVM_DIR}/{{source}}/trials.log",
+    conda:
+        ENV
     threads: 8
     resources:
-        gpu=SVM_GPUS,
+        gpu=gpus(IMG_DEVICE),
         mem_mb=32000,
         runtime=240,
     shell:
-        "$ALI svm-trials --features {input} --out {output} --settings {params.settings:q} "
+        "$ALI evaluate --run-dir {params.rundir} --out {output} --device {params.device} "
         "--threads {threads} 2> {log}"
 
 
@@ -66,11 +58,15 @@ rule table1:
         trials=f"{RESULTS}/svm_trials.csv",
         table=f"{RESULTS}/table1.csv",
     input:
-        svm=expand(f"{SVM_DIR}/{{source}}/trials.json", source=SVM["sources"]),
-        kplus1=f"{RESULTS}/semisup/table1_kplus1_rows.csv",
+        svm=expand(f"{SVM_DIR}/{{source}}/metrics.json", source=SVM_SETTINGS["sources"]),
+        semisup=[f"{d}/metrics.json" for d in ssl_runs(SSL_T1["dataset"], SSL_T1["labels"])],
+    params:
+        inputs=lambda w, input: " ".join([in_args("svm", [run_dir(p) for p in input.svm]),
+                                          in_args("semisup", [run_dir(p) for p in input.semisup])]),
     log:
         f"{RESULTS}/logs/table1.log",
+    conda:
+        ENV
     localrule: True
     shell:
-        "$ALI table1 --svm {input.svm} --extra-rows {input.kplus1} --out-trials {output.trials} "
-        "--out-table {output.table} 2> {log}"
+        "$ALI report table1 --in {params.inputs} --out trials={output.trials} table={output.table} 2> {log}"

@@ -1,0 +1,174 @@
+"""The experiment contract: every experiment has the same shape, from config to table row.
+
+    config ─▶ plan(cfg) ─▶ {key: run spec}            (typed dataclass, stored as JSON and hashed)
+           ─▶ train_run(spec, run_dir, ctx)           (run_dir/record.json, model or features)
+           ─▶ evaluate_run(run_dir, settings, ctx)    (a dict of metrics, written as JSON)
+           ─▶ rows(run_dir) ─▶ report functions       (tidy rows, then group-bys + published numbers)
+
+An experiment subclasses :class:`Experiment` and registers itself with :func:`register`; the CLI
+(``ali plan/train/evaluate/report``) and the workflow look experiments up by name and never branch
+on them. A run spec records ``experiment``, so a run directory alone says how to evaluate it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, ClassVar
+
+from ali.config import ConfigError, get
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """What determines one run's numbers. Subclasses add their fields; JSON is the stored form."""
+
+    experiment: str
+    preset: str
+    model: str
+    seed: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class RunContext:
+    """How a run is executed (never part of its spec or hash): device, paths, cadence, inputs."""
+
+    device: str = "auto"
+    data_root: Path = Path("data")
+    checkpoint_every: int | None = None  # None: the experiment's default
+    log_every: int | None = None
+    progress: bool = True
+    stop_at: int | None = None  # simulate a killed job after this step (tests)
+    inputs: dict[str, list[Path]] = field(default_factory=dict)  # named upstream files (--in NAME=PATH)
+
+    def input(self, name: str) -> Path | None:
+        """The single upstream file registered as ``name``, or None."""
+        paths = self.inputs.get(name, [])
+        if len(paths) > 1:
+            raise ValueError(f"input {name!r} was given {len(paths)} times; expected one path")
+        return paths[0] if paths else None
+
+
+# A report turns upstream files into outputs: (inputs by name, outputs by name, settings, context).
+ReportFn = Callable[[dict[str, list[Path]], dict[str, Path], Mapping, RunContext], None]
+
+
+class Experiment:
+    """Base class of the four experiments (mixture, images, svm, semisup)."""
+
+    name: ClassVar[str]
+    models: ClassVar[tuple[str, ...]]
+    reports: ClassVar[dict[str, tuple[str, str]]] = {}  # report name -> (method name, one-line help)
+    checkpoint_every: ClassVar[int] = 2000
+    log_every: ClassVar[int] = 100
+
+    def plan(self, cfg: Mapping) -> dict[str, dict]:
+        """Every run the config defines: ``{run key: spec as a JSON-able dict}``."""
+        raise NotImplementedError
+
+    def settings(self, cfg: Mapping) -> dict:
+        """Evaluation and report settings from the config (what ``--settings JSON`` carries)."""
+        return {}
+
+    def train_run(self, spec: Mapping, run_dir: Path, ctx: RunContext) -> dict:
+        raise NotImplementedError
+
+    def evaluate_run(self, run_dir: Path, settings: Mapping, ctx: RunContext) -> dict:
+        raise NotImplementedError
+
+    def our_choices(self, spec: Mapping) -> list[str]:
+        """The choices the paper and released code leave open that this run depends on."""
+        return []
+
+    def spec_columns(self, spec: Mapping) -> dict:
+        """The settings columns of a run's tidy row (names stable across versions)."""
+        return {"model": spec["model"], "seed": spec["seed"]}
+
+    def metric_rows(self, metrics: Mapping) -> list[dict]:
+        """A run's metrics as one or more row fragments (one per SVM trial, say); default: one."""
+        skip = ("run_dir", "config_hash", "status", "model")  # in the row already, from the record
+        return [{k: v for k, v in metrics.items() if k not in skip and not isinstance(v, (dict, list))}]
+
+    def report(self, name: str) -> ReportFn:
+        method, _ = self.reports[name]
+        return getattr(self, method)
+
+
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+def register(cls: type[Experiment]) -> type[Experiment]:
+    EXPERIMENTS[cls.name] = cls()
+    return cls
+
+
+def experiment(name: str) -> Experiment:
+    import ali.experiments  # noqa: F401  (registers the four experiments)
+
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")
+    return EXPERIMENTS[name]
+
+
+def all_reports() -> dict[str, tuple[Experiment, str]]:
+    """Every report of every experiment: name -> (experiment, help)."""
+    import ali.experiments  # noqa: F401
+
+    return {name: (exp, help_) for exp in EXPERIMENTS.values() for name, (_, help_) in exp.reports.items()}
+
+
+def plan_all(cfg: Mapping) -> dict[str, dict]:
+    """Every training run of every experiment, keyed ``<experiment>:<run key>`` only on collision."""
+    import ali.experiments  # noqa: F401
+
+    specs: dict[str, dict] = {}
+    for exp in EXPERIMENTS.values():
+        specs.update(exp.plan(cfg))
+    return specs
+
+
+def spec_from_dict(cls: type[RunSpec], data: Mapping) -> RunSpec:
+    """A typed spec from its JSON form; unknown or missing fields are an error naming them."""
+    names = {f.name for f in fields(cls)}
+    unknown, missing = set(data) - names, {f.name for f in fields(cls) if f.name not in data}
+    if unknown or missing:
+        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}, missing {sorted(missing)}")
+    return cls(**data)
+
+
+def check_names(cfg: Mapping, key: str, known: tuple[str, ...]) -> list[str]:
+    """A config list whose every entry must be one of ``known`` (models, sources, datasets)."""
+    values = get(cfg, key, list)
+    unknown = sorted(set(values) - set(known), key=str)
+    if unknown:
+        raise ConfigError(f"config key {key!r} has unknown entries {unknown}; known: {list(known)}")
+    return values
+
+
+def check_seeds(cfg: Mapping, key: str) -> list[int]:
+    seeds = get(cfg, key, list)
+    if not seeds or not all(type(s) is int and s >= 0 for s in seeds):  # bool is an int subclass
+        raise ConfigError(f"config key {key!r} must list non-negative integers, got {seeds!r}")
+    return seeds
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float))
+
+
+def write_csv(frame, path: Path) -> None:
+    """A tidy table that pandas reads back in one line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(path, index=False)
