@@ -18,6 +18,20 @@ validate(config, "workflow/schemas/config.schema.yaml")
 
 
 include: "workflow/rules/common.smk"
+
+
+wildcard_constraints:
+    dataset="|".join(sorted(DATASETS)),
+    imgmodel="|".join(IMAGES.models),
+    encmodel="ali|vae",
+    seed=r"\d+",
+    source="|".join(SVM_EXP.models),
+    sslmodel="|".join(SEMISUP.models),
+    nlabels=r"\d+",
+    protocol="|".join(MIX_PROTOCOLS),
+    mixmodel="|".join(MIXTURE.models),
+    run=r"\d+",
+
 include: "workflow/rules/mixture.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/svm.smk"

@@ -1,5 +1,5 @@
-# Shared by every rule file: the preset's paths, each experiment's plan and settings, and helpers.
-# Rule files hold rules only; every rule calls the package's CLI in one of three shapes:
+# Shared by all the .smk files: the preset paths, each experiment plan and settings, and helpers.
+# The .smk files beside this one hold rules only, and each calls the package CLI in one of three shapes --
 #   $ALI train --spec JSON --out DIR [--in NAME=PATH ...]            (one run)
 #   $ALI evaluate --run-dir DIR --settings JSON --out FILE           (its metrics)
 #   $ALI report NAME --in NAME=PATH ... --out NAME=PATH ... [--settings JSON]
@@ -106,15 +106,3 @@ def ssl_runs(dataset=None, n_labels=None):
     return [f"{SSL}/{key}" for key, spec in SSL_PLAN.items()
             if (dataset is None or spec["dataset"] == dataset) and (n_labels is None or spec["n_labels"] == n_labels)]
 
-
-wildcard_constraints:
-    dataset="|".join(sorted(DATASETS)),
-    imgmodel="|".join(IMAGES.models),
-    encmodel="ali|vae",
-    seed=r"\d+",
-    source="|".join(SVM_EXP.models),
-    sslmodel="|".join(SEMISUP.models),
-    nlabels=r"\d+",
-    protocol="|".join(MIX_PROTOCOLS),
-    mixmodel="|".join(MIXTURE.models),
-    run=r"\d+",
