@@ -8,7 +8,12 @@ Protocols (``kind``):
 - ``random``: the paper's. n runs per model with learning rate, beta1 and init std drawn at random;
   the ranges are OUR CHOICE (the paper publishes none). ALI run i and GAN run i share the draw and the
   seed, so the comparison is paired.
-- ``fixed``: the released code's hyperparameters, n seeds.
+- ``fixed``: the released code's hyperparameters, n seeds, the paper's budget, one training set.
+- ``pacgan``: PacGAN's exact re-run (fjxmlzn/PacGAN, 2DGrid_ALI): the released hyperparameters for
+  400 epochs, each run on its own freshly drawn training set (``data_seed + i``); PacGAN's numbers
+  stand beside these rows only.
+Any protocol may set ``epochs`` (else ``mixture.train.epochs``), ``data_seed`` (a fresh training set
+per run) and ``baselines: false`` (no inference baselines for it).
 Baselines (inverse mapping, post-hoc inference, VAE) train once per protocol: the first two on the
 best-covering GAN run's frozen decoder.
 """
@@ -16,7 +21,7 @@ best-covering GAN run's frozen decoder.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +45,7 @@ from ali.optim import CONVENTIONS, AdamConfig
 BASE_MODELS = ("ali", "gan")
 BASELINES = ("inverse", "posthoc", "vae")
 NEEDS_SOURCE = ("inverse", "posthoc")
-PROTOCOL_KINDS = ("random", "fixed")
+PROTOCOL_KINDS = ("random", "fixed", "pacgan")
 RUN_METRICS = ("modes", "strict_modes", "hq_pct", "reverse_kl", "recon_sqerr", "recon_same_mode_pct",
                "recon_modes", "qz_gauss_kl", "qz_mmd")  # every run's row has these columns (NaN if not run)
 
@@ -125,7 +130,7 @@ def protocol_settings(cfg: Mapping, protocol: str) -> list[dict]:
     n_runs = get(cfg, key + ".n_runs", int, positive=True)
     seed = get(cfg, key + ".seed", int, low=0)
     runs = []
-    if kind == "fixed":
+    if kind in ("fixed", "pacgan"):
         adam = adam_spec(cfg, key + ".adam")
         init_std = get(cfg, key + ".init_std", float, positive=True)
         for i in range(n_runs):
@@ -153,30 +158,36 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     if batch > data.n_train:
         raise ConfigError(f"config key 'mixture.train.batch_size' ({batch}) exceeds mixture.data.n_train")
     update = get(cfg, "mixture.train.update", str, choices=UPDATES)
-    steps = epochs * (data.n_train // batch)
-    common = {"experiment": "mixture", "preset": get(cfg, "preset", str), "data": asdict(data),
-              "nets": asdict(nets), "batch_size": batch, "update": update}
+    steps_per_epoch = data.n_train // batch
+    common = {"experiment": "mixture", "preset": get(cfg, "preset", str), "nets": asdict(nets), "batch_size": batch,
+              "update": update}
     protocols = get(cfg, "mixture.protocols", dict)
     if not protocols:
         raise ConfigError("config key 'mixture.protocols' must define at least one protocol")
     specs: dict[str, dict] = {}
     for protocol in protocols:
-        kind = get(cfg, f"mixture.protocols.{protocol}.kind", str, choices=PROTOCOL_KINDS)
+        key = f"mixture.protocols.{protocol}"
+        kind = get(cfg, key + ".kind", str, choices=PROTOCOL_KINDS)
+        steps = get(cfg, key + ".epochs", int, positive=True, default=epochs) * steps_per_epoch
+        data_seed = get(cfg, key + ".data_seed", int, low=0, default=None)
         for i, setting in enumerate(protocol_settings(cfg, protocol)):
+            run_data = data if data_seed is None else replace(data, seed=data_seed + i)  # PacGAN: fresh per run
             for model in BASE_MODELS:
                 specs[f"{protocol}/{model}/run{i}"] = MixtureRun(
-                    **common, protocol=protocol, protocol_kind=kind, model=model, run=i, steps=steps,
-                    **setting).to_dict()
+                    **common, data=asdict(run_data), protocol=protocol, protocol_kind=kind, model=model, run=i,
+                    steps=steps, **setting).to_dict()
+        if not get(cfg, key + ".baselines", bool, default=True):
+            continue
         b = "mixture.baselines"
         models = check_names(cfg, b + ".models", BASELINES)
-        b_steps = get(cfg, b + ".epochs", int, positive=True) * (data.n_train // batch)
+        b_steps = get(cfg, b + ".epochs", int, positive=True) * steps_per_epoch
         b_adam = asdict(adam_spec(cfg, b + ".adam"))
         b_std = get(cfg, b + ".init_std", float, positive=True)
         b_seed = get(cfg, b + ".seed", int, low=0)
         lik_std = get(cfg, b + ".vae_likelihood_std", float, positive=True)
         for model in models:
             specs[f"{protocol}/{model}/run0"] = MixtureRun(
-                **common, protocol=protocol, protocol_kind=kind, model=model, run=0, steps=b_steps, seed=b_seed,
+                **common, data=asdict(data), protocol=protocol, protocol_kind=kind, model=model, run=0, steps=b_steps, seed=b_seed,
                 adam=b_adam, init_std=b_std, vae_likelihood_std=lik_std if model == "vae" else None,
                 source="best-covering gan run of this protocol" if model in NEEDS_SOURCE else None).to_dict()
     return specs
@@ -368,7 +379,14 @@ class Mixture(Experiment):
     def our_choices(self, spec):
         notes = []
         if spec.get("protocol_kind") == "random" and spec["model"] in BASE_MODELS:
-            notes.append("random lr/beta1/init-std ranges: our choice (see config mixture.protocols)")
+            notes.append("random lr/beta1/init-std ranges (beta1 range in PyTorch's convention): our choice "
+                         "(see config mixture.protocols)")
+            notes.append("ALI run i and GAN run i share their seed and hyperparameter draw (paired): our choice")
+        if spec.get("protocol_kind") == "fixed" and spec["model"] in BASE_MODELS:
+            notes.append("the released code's hyperparameters at the paper's budget on one training set; "
+                         "no published number uses exactly this protocol")
+        if spec.get("protocol_kind") == "pacgan" and spec["model"] in BASE_MODELS:
+            notes.append("training-set seed per run (data_seed + run): our choice; PacGAN drew a fresh set per run")
         if spec["model"] in BASELINES:
             notes.append("baseline optimiser, init and step budget: our choice")
         if spec["model"] in NEEDS_SOURCE:

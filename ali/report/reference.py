@@ -24,7 +24,7 @@ PACGAN_MIXTURE = {
 PACGAN_EPOCHS = 400
 
 # Which published protocol each of our protocol kinds stands beside.
-MIXTURE_REFERENCES = {"random": ("paper", PAPER_MIXTURE), "fixed": ("pacgan", PACGAN_MIXTURE)}
+MIXTURE_REFERENCES = {"random": ("paper", PAPER_MIXTURE), "pacgan": ("pacgan", PACGAN_MIXTURE)}
 
 # Dumoulin et al. (2017), Table 1 (SVHN, 1,000 labels): L2-SVM rows. ALI's +/- is the std over 100
 # SVMs (1 sigma); DCGAN + L2-SVM is Radford et al.'s number, quoted by the paper (its GAN is not ours).
