@@ -12,6 +12,8 @@ from ali.report.reference import MIXTURE_REFERENCES, PACGAN_EPOCHS
 
 from ali.experiments.mixture import RUN_METRICS
 
+COVERAGE_COUNTS = ("modes", "strict_modes")
+
 
 def scale_note(preset: str) -> str:
     if preset == "paper":
@@ -82,12 +84,18 @@ def mixture_summary(runs: pd.DataFrame) -> pd.DataFrame:
                "n_evaluated": len(ok)}
         for metric in RUN_METRICS:
             row.update(_stats(ok[metric], metric))
+        for metric in COVERAGE_COUNTS:  # the paper-style figure: a diverged run covers no mode
+            counted = g.loc[g["status"].isin(["ok", "diverged"])]
+            as_zero = counted[metric].where(counted["status"] == "ok", 0.0)
+            row.update({f"{k}_diverged_as_0": v for k, v in _stats(as_zero, metric).items()
+                        if k.endswith(("_mean", "_std"))})
         source, ref = MIXTURE_REFERENCES.get(row["protocol_kind"], ("", {}))
         for key, value in ref.get(model, {}).items():
             row[f"{source}_{key}"] = value
         if source == "pacgan" and model in ref:
             row["pacgan_epochs"] = PACGAN_EPOCHS
-        row["std_convention"] = "ours: sample std (ddof=1) and standard error over evaluated runs"
+        row["std_convention"] = ("ours: sample std (ddof=1) and standard error over evaluated runs; "
+                                 "*_diverged_as_0: over evaluated and diverged runs, a diverged run counting 0")
         row["our_choices"] = g["our_choices"].iloc[0]
         row["scale"] = g["scale"].iloc[0]
         row["config_hashes"] = " ".join(g["config_hash"])
