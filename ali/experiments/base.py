@@ -46,6 +46,11 @@ class RunContext:
     stop_at: int | None = None  # simulate a killed job after this step (tests)
     inputs: dict[str, list[Path]] = field(default_factory=dict)  # named upstream files (--in NAME=PATH)
 
+    def loop_options(self, exp: "Experiment") -> dict:
+        """The training loop's keyword arguments, with the experiment's cadence where none is given."""
+        return {"device": self.device, "checkpoint_every": self.checkpoint_every or exp.checkpoint_every,
+                "log_every": self.log_every or exp.log_every, "progress": self.progress, "stop_at": self.stop_at}
+
     def input(self, name: str) -> Path | None:
         """The single upstream file registered as ``name``, or None."""
         paths = self.inputs.get(name, [])

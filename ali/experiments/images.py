@@ -131,7 +131,7 @@ def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "a
 
     def prepare(model: Model) -> None:
         # The released code starts the decoder's output bias at the log-odds of the mean pixel.
-        model.decoder.init_output_bias(data[:500].float() / 255.0)
+        model.decoder.init_output_bias(image_data.to_float(data[:500]))
 
     return run_training(spec, run_dir, build=build, data=data, device=device, prepare=prepare,
                         desc=f"{spec['dataset']}/{spec['model']}/seed{spec['seed']}",
@@ -145,10 +145,8 @@ def load(run_dir: Path, device: str | torch.device = "cpu") -> tuple[Model, dict
 
 def figure_settings(cfg: Mapping) -> dict:
     k = "images.figures."
-    return {"n_samples": get(cfg, k + "n_samples", int, positive=True),
-            "n_reconstructions": get(cfg, k + "n_reconstructions", int, positive=True),
-            "n_interpolations": get(cfg, k + "n_interpolations", int, positive=True),
-            "interpolation_steps": get(cfg, k + "interpolation_steps", int, low=2),
+    counts = {n: get(cfg, k + n, int, positive=True) for n in ("n_samples", "n_reconstructions", "n_interpolations")}
+    return {**counts, "interpolation_steps": get(cfg, k + "interpolation_steps", int, low=2),
             "seed": get(cfg, k + "seed", int, low=0)}
 
 
@@ -191,9 +189,7 @@ class Images(Experiment):
         return figure_settings(cfg)
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
-        return train_run(spec, run_dir, data_root=ctx.data_root, device=ctx.device,
-                         checkpoint_every=ctx.checkpoint_every or self.checkpoint_every,
-                         log_every=ctx.log_every or self.log_every, progress=ctx.progress, stop_at=ctx.stop_at)
+        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
         raise ConfigError("image runs are evaluated by the svm experiment (features) and their figures: "

@@ -369,9 +369,7 @@ class Mixture(Experiment):
             if best.get("gan") is None:
                 return skip_run(spec, run_dir, "no GAN run of this protocol finished without diverging")
             source = Path(best["gan"])
-        return train_run(spec, run_dir, device=ctx.device, source_dir=source,
-                         checkpoint_every=ctx.checkpoint_every or self.checkpoint_every,
-                         log_every=ctx.log_every or self.log_every, progress=ctx.progress, stop_at=ctx.stop_at)
+        return train_run(spec, run_dir, source_dir=source, **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(run_dir, settings)

@@ -104,7 +104,7 @@ def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "a
 
     def prepare(model) -> None:
         model.set_labelled(x[idx], torch.from_numpy(y[idx]))
-        model.decoder.init_output_bias(x[:500].float() / 255.0)
+        model.decoder.init_output_bias(image_data.to_float(x[:500]))
 
     return run_training(spec, run_dir, build=build, data=x, device=device, prepare=prepare,
                         desc=f"{spec['dataset']}/{spec['model']}/labels{spec['n_labels']}/seed{spec['seed']}",
@@ -155,9 +155,7 @@ class SemiSupervised(Experiment):
         return plan(cfg)
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
-        return train_run(spec, run_dir, data_root=ctx.data_root, device=ctx.device,
-                         checkpoint_every=ctx.checkpoint_every or self.checkpoint_every,
-                         log_every=ctx.log_every or self.log_every, progress=ctx.progress, stop_at=ctx.stop_at)
+        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
         from ali.train import resolve_device

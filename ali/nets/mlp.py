@@ -31,14 +31,6 @@ class MLP(nn.Sequential):
         layers = [bn_linear_relu(a, b) for a, b in zip(dims[:-1], dims[1:])]
         super().__init__(*layers, nn.Linear(dims[-1], out_dim))
 
-    def hidden_features(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Each hidden layer's output, for representation probes."""
-        feats = []
-        for layer in list(self)[:-1]:
-            x = layer(x)
-            feats.append(x)
-        return feats
-
 
 class MaxoutDiscriminator(nn.Sequential):
     """maxout(in -> 200, 5) -> maxout(200 -> 200, 5) x2 -> Linear(200 -> 1); outputs logits (B,)."""
