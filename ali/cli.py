@@ -17,6 +17,9 @@ The workflow (Snakefile) calls these commands; you can call them by hand too, e.
   ali plan --configfile config/smoke.yaml
   ali train --configfile config/smoke.yaml --run fixed/ali/run0 --out /tmp/ali_run
   ali evaluate --configfile config/smoke.yaml --run-dir /tmp/ali_run --out /tmp/ali_run/metrics.json
+A GPU box with only PyTorch can run a whole protocol by hand (each group one batched model):
+  python -m ali train --configfile config/paper.yaml --run 'pacgan/ali/*' --out results/mixture
+  python -m ali evaluate --configfile config/paper.yaml --run-dir results/mixture/pacgan/ali/run*
   ali report mixture-tables --in runs=/tmp/ali_run --out runs=/tmp/runs.csv table=/tmp/mixture.csv
 """
 
@@ -28,8 +31,11 @@ from --configfile with --run KEY (see `ali plan`); its spec names its experiment
   images   unsupervised ALI, GAN, VAE on images (appendix Tables 3-6); needs --data-root.
   semisup  K+1 ALI and GAN with feature matching (improved-gan's protocol); needs --data-root.
   svm      features of one source for the L2-SVM (Table 1): --in run=DIR of the image run (not for raw).
-A run resumes from its checkpoint.pt when run again; a NaN/inf loss stops it and records it as
-diverged (exit 0): it is never retried silently."""
+Several specs (a JSON list, or a --run glob) train as one group: the mixture's ALI and GAN runs as
+one run-batched model (ali/engine), every other experiment one run after another. A run's seed alone
+fixes its weights, noise and data order, alone or in a group. A run resumes from its checkpoint when
+run again; a NaN/inf loss stops (freezes) that run and records it as diverged (exit 0): it is never
+retried silently."""
 
 EVALUATE_HELP = """\
 Measures one finished run; the experiment is read from the run's record.json:
@@ -61,19 +67,32 @@ def _named_paths(pairs: list[str]) -> dict[str, list[Path]]:
     return named
 
 
-def _spec_from_args(args) -> dict:
+def _runs_from_args(args) -> list[tuple[dict, Path]]:
+    """(spec, run directory) of every run to train: from --spec JSON (one spec or a list, with one
+    --out each), or from --configfile with --run KEY or a glob (``pacgan/ali/*``, under --out ROOT)."""
+    from fnmatch import fnmatch
+
     from ali.config import load_config
     from ali.experiments.base import plan_all
 
     if args.spec:
-        return json.loads(args.spec)
+        specs = json.loads(args.spec)
+        specs = specs if isinstance(specs, list) else [specs]
+        if len(specs) != len(args.out):
+            raise SystemExit(f"error: {len(specs)} specs but {len(args.out)} --out directories")
+        return list(zip(specs, map(Path, args.out)))
     if not (args.configfile and args.run):
         raise SystemExit("error: give --spec JSON, or --configfile FILE with --run KEY (see `ali plan`)")
-    specs = plan_all(load_config(args.configfile))
-    if args.run not in specs:
+    plan = plan_all(load_config(args.configfile))
+    keys = [k for k in plan if fnmatch(k, args.run)]
+    if not keys:
         raise SystemExit(f"error: run {args.run!r} is not in the plan; `ali plan --configfile {args.configfile}`"
                          f" lists them")
-    return specs[args.run]
+    if len(keys) == 1 and not any(c in args.run for c in "*?["):
+        return [(plan[keys[0]], Path(args.out[0]))]
+    if len(args.out) != 1:
+        raise SystemExit("error: with a --run pattern, give one --out ROOT; each run trains into ROOT/<run key>")
+    return [(plan[k], Path(args.out[0]) / k) for k in keys]
 
 
 def _settings_from_args(args, exp) -> dict:
@@ -114,20 +133,31 @@ def _plan_table(specs: dict[str, dict]) -> str:
 def cmd_train(args) -> None:
     from ali.experiments.base import experiment
 
-    spec = _spec_from_args(args)
-    out = Path(args.out)
-    record = experiment(spec["experiment"]).train_run(spec, out, _context(args))
-    status = {"diverged": "DIVERGED (recorded, not retried)", "skipped": f"skipped ({record.get('reason')})"}
-    print(f"{status.get(record['status'], 'done')}: {out} after {record.get('steps_done')} steps in "
-          f"{record['wall_time_s']:.1f}s", file=sys.stderr)
+    runs = _runs_from_args(args)
+    names = {spec["experiment"] for spec, _ in runs}
+    if len(names) != 1:
+        raise SystemExit(f"error: one job trains runs of one experiment, got {sorted(names)}")
+    exp, ctx = experiment(names.pop()), _context(args)
+    if len(runs) == 1:
+        records = [exp.train_run(runs[0][0], runs[0][1], ctx)]
+    else:
+        records = exp.train_group([spec for spec, _ in runs], [d for _, d in runs], ctx)
+    status = {"diverged": "DIVERGED (recorded, not retried)", "skipped": "skipped"}
+    for (_, out), record in zip(runs, records):
+        print(f"{status.get(record['status'], 'done')}: {out} after {record.get('steps_done')} steps in "
+              f"{record['wall_time_s']:.1f}s", file=sys.stderr)
 
 
 def cmd_evaluate(args) -> None:
     from ali.experiments.base import experiment, write_json
-    from ali.experiments.runs import read_record
+    from ali.experiments.runs import METRICS, read_record
 
-    exp = experiment(read_record(Path(args.run_dir))["spec"]["experiment"])
-    write_json(Path(args.out), exp.evaluate_run(Path(args.run_dir), _settings_from_args(args, exp), _context(args)))
+    if len(args.run_dir) > 1 and args.out:
+        raise SystemExit("error: with several --run-dir, leave out --out: each writes <run dir>/metrics.json")
+    for run_dir in map(Path, args.run_dir):
+        exp = experiment(read_record(run_dir)["spec"]["experiment"])
+        metrics = exp.evaluate_run(run_dir, _settings_from_args(args, exp), _context(args))
+        write_json(Path(args.out) if args.out else run_dir / METRICS, metrics)
 
 
 def cmd_report(args) -> None:
@@ -181,12 +211,16 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true", help="print the full run specs as JSON")
     s.set_defaults(func=cmd_plan)
 
-    s = sub.add_parser("train", help="train one run (resumes from its checkpoint if one exists)",
+    s = sub.add_parser("train", help="train one run, or a group of runs in one job (resumes from checkpoints)",
                        description=TRAIN_HELP, formatter_class=raw)
-    s.add_argument("--out", required=True, help="run directory (checkpoint, model.pt, record.json)")
-    s.add_argument("--spec", help="run spec as JSON (what the workflow passes)")
+    s.add_argument("--out", required=True, nargs="+",
+                   help="run directory (checkpoint, model.pt, record.json); one per spec, or one ROOT with a "
+                        "--run pattern")
+    s.add_argument("--spec", help="run spec as JSON, or a JSON list of specs trained as one group (what the "
+                                  "workflow passes)")
     s.add_argument("--configfile", help="preset YAML (with --run, instead of --spec)")
-    s.add_argument("--run", help="run key from `ali plan`, e.g. fixed/ali/run0")
+    s.add_argument("--run", help="run key from `ali plan` (fixed/ali/run0), or a glob (pacgan/ali/*) to train "
+                                 "those runs as one group")
     s.add_argument("--in", dest="inputs", nargs="*", metavar="NAME=PATH",
                    help="upstream files the run needs: best=best.json (mixture baselines), run=DIR (svm)")
     _add_execution(s)
@@ -197,8 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("evaluate", help="measure one trained run (metrics JSON)", description=EVALUATE_HELP,
                        formatter_class=raw)
-    s.add_argument("--run-dir", required=True)
-    s.add_argument("--out", required=True, help="metrics JSON to write")
+    s.add_argument("--run-dir", required=True, nargs="+", help="one or more run directories")
+    s.add_argument("--out", help="metrics JSON to write (default: <run dir>/metrics.json)")
     _add_settings(s)
     _add_execution(s)
     s.set_defaults(func=cmd_evaluate)

@@ -83,6 +83,11 @@ class Experiment:
     def train_run(self, spec: Mapping, run_dir: Path, ctx: RunContext) -> dict:
         raise NotImplementedError
 
+    def train_group(self, specs: list[Mapping], run_dirs: list[Path], ctx: RunContext) -> list[dict]:
+        """Several runs in one job. By default one after another; an experiment with a run-batched
+        engine (the mixture) trains them as one batched model where that is exact."""
+        return [self.train_run(spec, run_dir, ctx) for spec, run_dir in zip(specs, run_dirs)]
+
     def evaluate_run(self, run_dir: Path, settings: Mapping, ctx: RunContext) -> dict:
         raise NotImplementedError
 
