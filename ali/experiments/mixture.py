@@ -193,6 +193,39 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     return specs
 
 
+def group_size(cfg: Mapping) -> int:
+    """How many ALI (or GAN) runs of a protocol one training job trains as one batched model.
+
+    ``auto``: one per job on CPU (many jobs in parallel, one core each); on a GPU every run of a
+    protocol's model in one job. 0 means "the whole protocol".
+    """
+    size = get(cfg, "mixture.group_size", (int, str), default="auto")
+    if size == "auto":
+        return 1 if get(cfg, "mixture.device", str) == "cpu" else 0
+    if isinstance(size, str) or size < 0:
+        raise ConfigError(f"config key 'mixture.group_size' must be auto or an integer >= 0, got {size!r}")
+    return size
+
+
+def run_groups(specs: Mapping[str, Mapping], size: int) -> dict[str, list[str]]:
+    """``{"<protocol>/<model>/group<j>": run keys}``: the ALI and GAN runs in groups of ``size`` (0: all).
+
+    Empty when ``size`` is 1 (every run its own job). The baselines always train alone.
+    """
+    if size == 1:
+        return {}
+    by_model: dict[tuple[str, str], list[str]] = {}
+    for key, spec in specs.items():
+        if spec["model"] in BASE_MODELS:
+            by_model.setdefault((spec["protocol"], spec["model"]), []).append(key)
+    groups = {}
+    for (protocol, model), keys in by_model.items():
+        n = size or len(keys)
+        for j in range(0, len(keys), n):
+            groups[f"{protocol}/{model}/group{j // n}"] = keys[j:j + n]
+    return groups
+
+
 def eval_settings(cfg: Mapping) -> dict:
     k = "mixture.eval."
     return {"n_samples": get(cfg, k + "n_samples", int, positive=True),

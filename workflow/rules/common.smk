@@ -55,6 +55,8 @@ def run_dir(path):
 
 # mixture
 MIX_DEVICE = config["mixture"]["device"]
+MIX_GROUPS = mx.run_groups(MIX_PLAN, mx.group_size(config))  # empty: every run its own job
+MIX_SOLO_MODELS = mx.BASELINES if MIX_GROUPS else MIXTURE.models  # the models the per-run rule trains
 
 
 def mix_keys(protocol=None, models=None):

@@ -4,6 +4,8 @@
 
 rule mixture_train:
     """One training run. Resumes from its checkpoint when re-run; a diverged run is recorded, not failed."""
+    wildcard_constraints:
+        mixmodel="|".join(MIX_SOLO_MODELS),
     output:
         record=f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/record.json",
     input:
@@ -25,6 +27,32 @@ rule mixture_train:
     shell:
         "$ALI train --spec {params.spec:q} --out {params.outdir} {params.inputs} "
         "--device {params.device} --threads {threads} 2> {log}"
+
+
+for group, members in MIX_GROUPS.items():
+
+    rule:
+        """Several ALI (or GAN) runs of one protocol as one run-batched model (mixture.group_size)."""
+        name:
+            f"mixture_train_group_{group.replace('/', '_')}"
+        output:
+            [f"{MIX}/{k}/record.json" for k in members],
+        params:
+            spec=as_json([MIX_PLAN[k] for k in members]),
+            outdirs=[f"{MIX}/{k}" for k in members],
+            device=MIX_DEVICE,
+        log:
+            f"{MIX}/{group}.train.log",
+        conda:
+            ENV
+        threads: 1 if MIX_DEVICE == "cpu" else 4
+        resources:
+            gpu=gpus(MIX_DEVICE),
+            mem_mb=3000 + 200 * len(members),
+            runtime=150 if MIX_DEVICE == "cpu" else 60,
+        shell:
+            "$ALI train --spec {params.spec:q} --out {params.outdirs} --device {params.device} "
+            "--threads {threads} 2> {log}"
 
 
 rule mixture_evaluate:
