@@ -226,6 +226,11 @@ def run_groups(specs: Mapping[str, Mapping], size: int) -> dict[str, list[str]]:
     return groups
 
 
+def group_rule_suffix(group: str) -> str:
+    """A group's name as part of a rule name: ``pacgan/ali/group0`` -> ``pacgan_ali_group0``."""
+    return "_".join(Path(group).parts)
+
+
 def eval_settings(cfg: Mapping) -> dict:
     k = "mixture.eval."
     return {"n_samples": get(cfg, k + "n_samples", int, positive=True),

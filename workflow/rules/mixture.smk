@@ -34,7 +34,7 @@ for group, members in MIX_GROUPS.items():
     rule:
         """Several ALI (or GAN) runs of one protocol as one run-batched model (mixture.group_size)."""
         name:
-            f"mixture_train_group_{group.replace('/', '_')}"
+            f"mixture_train_group_{mx.group_rule_suffix(group)}"
         output:
             [f"{MIX}/{k}/record.json" for k in members],
         params:
