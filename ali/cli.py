@@ -193,7 +193,7 @@ def _add_settings(s: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ali.data.images import DATASETS
+    from ali.data.catalog import DATASETS
     from ali.experiments.base import EXPERIMENTS, all_reports
 
     p = argparse.ArgumentParser(prog="ali", description="Reproduce Adversarially Learned Inference "
@@ -271,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from ali.config import ConfigError
-    from ali.data.images import DatasetMissingError
+    from ali.data.catalog import DatasetMissingError
     from ali.train import CheckpointError
 
     args = build_parser().parse_args(argv)

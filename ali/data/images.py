@@ -18,7 +18,7 @@ command, rather than torchvision's generic "Dataset not found or corrupted".
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,39 +31,9 @@ from PIL import Image
 from torchvision.datasets import CIFAR10, SVHN, CelebA, VisionDataset
 from torchvision.datasets.utils import calculate_md5, check_integrity, download_and_extract_archive, verify_str_arg
 
+from ali.data.catalog import DATASETS, DatasetInfo, DatasetMissingError, dataset_info, split_size, to_float  # noqa: F401
+
 Root = str | os.PathLike
-
-
-class DatasetMissingError(FileNotFoundError):
-    """A dataset's files are missing or fail their MD5 check; the message says what to put where."""
-
-
-@dataclass(frozen=True)
-class DatasetInfo:
-    name: str
-    image_size: int
-    channels: int
-    sizes: Mapping[str, int]  # images per split in the full, published dataset
-    n_classes: int  # 0: no class labels are returned (labels are all -1)
-    note: str = ""
-
-    @property
-    def splits(self) -> tuple[str, ...]:
-        return tuple(self.sizes)
-
-
-DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
-    DatasetInfo("svhn", 32, 3, {"train": 73_257, "test": 26_032, "extra": 531_131}, 10,
-                "labels are the digit 0-9 (the .mat files' 10 for digit 0 is mapped to 0)"),
-    DatasetInfo("cifar10", 32, 3, {"train": 50_000, "test": 10_000}, 10),
-    DatasetInfo("celeba", 64, 3, {"train": 162_770, "valid": 19_867, "test": 19_962}, 0,
-                "aligned faces resized to 64x78 and cropped to 64x64, as the released code's Fuel converter"),
-    DatasetInfo("tiny_imagenet", 64, 3, {"train": 100_000, "valid": 10_000, "test": 10_000}, 200,
-                "OUR stand-in (cs231n Tiny ImageNet 200) for the paper's 64x64 center-cropped ImageNet; "
-                "'test' is unlabelled"),
-    DatasetInfo("digits", 32, 3, {"train": 1_497, "test": 300}, 10,
-                "smoke stand-in: scikit-learn's 8x8 digits upsampled to 32x32 RGB (our choice)"),
-)}
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -372,27 +342,15 @@ _DOWNLOADERS: dict[str, Callable[[Root], None]] = {
 }
 
 
-def _info(name: str) -> DatasetInfo:
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASETS)}")
-    return DATASETS[name]
-
-
 def _root(name: str, root: Root | None) -> Path | None:
     if root is None and name in _DOWNLOADERS:
         raise ValueError(f"dataset {name!r} is read from files: give the data root (--root)")
     return None if root is None else Path(root)
 
 
-def split_size(name: str, split: str) -> int:
-    """Images in ``split`` of the full, published dataset, from the registry (no file is read): for planning."""
-    info = _info(name)
-    return info.sizes[verify_str_arg(split, "split", info.splits)]
-
-
 def check(name: str, split: str, root: Root | None = None) -> None:
     """Raise DatasetMissingError, naming each file, its MD5 and source, unless ``split`` is ready to load."""
-    info = _info(name)
+    info = dataset_info(name)
     verify_str_arg(split, "split", info.splits)
     path = _root(name, root)
     if path is not None:
@@ -401,7 +359,7 @@ def check(name: str, split: str, root: Root | None = None) -> None:
 
 def load(name: str, split: str, root: Root | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One split as (images uint8 (N, C, H, W), labels int64 (N,), -1 where unlabelled), files checked first."""
-    info = _info(name)
+    info = dataset_info(name)
     check(name, split, root)
     images, labels = _LOADERS[name](_root(name, root), split)
     assert images.dtype == np.uint8 and images.shape[1:] == (info.channels, info.image_size, info.image_size)
@@ -415,22 +373,10 @@ def download(name: str, root: Root | None = None) -> None:
     Idempotent: torchvision checks each file (or the extracted folder) before downloading it. A no-op
     for digits, which scikit-learn ships.
     """
-    info = _info(name)
+    info = dataset_info(name)
     if name not in _DOWNLOADERS:
         return
     path = _root(name, root)
     _DOWNLOADERS[name](path)
     for split in info.splits:
         check(name, split, path)
-
-
-def to_float(images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:
-    """uint8 pixels -> float32 in [0, 1] (x / 255, so 255 -> 1.0 exactly): the decoders end in a sigmoid."""
-    if isinstance(images, torch.Tensor):
-        if images.dtype != torch.uint8:
-            raise TypeError(f"expected uint8 pixels, got {images.dtype} (already converted?)")
-        return images.float().div_(255.0)
-    images = np.asarray(images)
-    if images.dtype != np.uint8:
-        raise TypeError(f"expected uint8 pixels, got {images.dtype} (already converted?)")
-    return images.astype(np.float32) / np.float32(255.0)

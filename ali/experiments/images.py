@@ -16,7 +16,7 @@ import torch
 
 from ali.config import ConfigError, get
 from ali.experiments.base import Experiment, RunContext, check_names, check_seeds, register
-from ali.data import images as image_data
+from ali.data import catalog as image_data
 from ali.data.splits import PROTOCOLS, unsupervised_rows
 from ali.experiments.runs import load_trained, run_training
 from ali.models import build_model

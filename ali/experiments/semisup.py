@@ -18,7 +18,7 @@ import torch
 
 from ali.config import ConfigError, get
 from ali.experiments.base import Experiment, RunContext, check_names, check_seeds, register, write_csv
-from ali.data import images as image_data
+from ali.data import catalog as image_data
 from ali.data.splits import balanced_subset
 from ali.experiments.runs import METRICS, load_trained, read_record, run_training
 from ali.models import build_model

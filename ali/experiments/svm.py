@@ -24,7 +24,7 @@ import torch
 from ali.config import ConfigError, get
 from ali.experiments.base import Experiment, RunContext, check_names, register, write_csv
 from ali.experiments.runs import read_record, write_record
-from ali.data import images as image_data
+from ali.data import catalog as image_data
 from ali.data.splits import protocol_split
 from ali.eval import svm
 from ali.eval.features import ENCODER_SETS, extract
