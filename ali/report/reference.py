@@ -172,3 +172,37 @@ PAPER_TABLE2 = {
     for model in ("ali_kplus1", "gan_fm")
 }
 PAPER_TABLE2_CONVENTION = {model: PUBLISHED[f"table2.cifar10.{model}.1000"].convention for model in PAPER_TABLE2}
+
+
+# --------------------------------------------- how our rows relate to the published ones (notes, not numbers)
+# Our "gan_fm" is feature matching trained on the appendix tables' networks, not Salimans et al.'s model
+# (openai/improved-gan, mnist_svhn_cifar10/train_{cifar,svhn}_feature_matching.py). Its row in our tables:
+GAN_FM_ROW = "GAN + feature matching on the appendix-table networks (ours, not Salimans et al.'s model)"
+GAN_FM_DIFFERENCES = (
+    "D: Salimans et al.'s is a 9-layer weight-normalised convolutional net (CIFAR10 3x 96 and 3x 192 3x3 "
+    "convolutions, a valid 3x3 and two 1x1 of 192; SVHN 64 and 128 maps), leaky ReLU 0.2, dropout 0.2 on the "
+    "input and 0.5 after each stride-2 block, global mean pooling, a weight-normalised dense layer to 10 logits, "
+    "data-dependent initialisation on 500 labelled images; ours is the appendix table's D(x) (Table 4 with BN, "
+    "Table 3 with maxout) with a 1x1 convolution to K logits",
+    "G: theirs maps 100-d uniform noise through a dense 4x4x512 layer and three 5x5 transposed convolutions "
+    "(BN and ReLU, a weight-normalised last layer) to tanh pixels in [-1, 1]; ours is the appendix table's "
+    "decoder from N(0, I) noise of the table's latent size to sigmoid pixels in [0, 1]",
+    "feature matching: theirs matches the mean of D's last hidden layer (after global pooling) on a second, "
+    "independently shuffled unlabelled batch; ours on D(x)'s last hidden layer with the step's own unlabelled "
+    "batch",
+    "test weights: theirs averages the weights of a D without BN, which is exact; ours averages the weights of a "
+    "D with BN (SVHN) and re-estimates its BN statistics under the averages (ali.eval.polyak_bn)",
+)
+KPLUS1_ALI_UPDATE = (
+    "ALI K+1 update (our choice, the paper gives none; improved-gan's scheme): alternating steps, D on "
+    "L_lab + w L_unl, then the encoder and decoder on the ALI game against the K+1 D with fresh noise; D is "
+    "called separately on the labelled pairs (x_l, G_z(x_l)), the q-pairs (x, G_z(x)) and the p-pairs "
+    "(G_x(z), z), as improved-gan's separate calls, so a D with BN normalises each batch alone"
+)
+KPLUS1_POLYAK_BN = (
+    "K+1 test error: Polyak-averaged D (and, for ALI, encoder) weights with BN statistics re-estimated by one "
+    "pass over the training images under those weights (cumulative average, train mode as in training); the "
+    "error with the last weights' running statistics is reported beside it"
+)
+SVM_STD_NOTE = ("the paper's +/- 0.50 is numpy.std (ddof=0) over 100 SVMs, as the released script prints it; "
+                "our std columns are named for their ddof")
