@@ -216,7 +216,7 @@ def test_bad_values_raise_config_error_naming_the_key(paper, name, edit, key):
     edit(paper)
     with pytest.raises(ConfigError) as info:
         plan(paper)
-    assert f"'{key}" in str(info.value), str(info.value)
+    assert f"'{key}'" in str(info.value), str(info.value)
     assert isinstance(info.value, ValueError)
 
 

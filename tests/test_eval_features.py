@@ -11,7 +11,7 @@ Encoder (ALI, VAE), row by row on a 3x32x32 input (no padding), the pre-activati
     row 7  conv 1x1 s1  512 -> (mu, log sigma), linear: mu = the first 256
 
 'released' = rows 4-6 (BN outputs, before the LeakyReLU) + mu = 4,096 + 512 + 512 + 256 = 5,376;
-'released_later' = rows 2-6 + mu = 10,816 + 12,800 + 4,096 + 512 + 512 + 256 = 28,992.
+'released_first' = rows 2-6 + mu = 10,816 + 12,800 + 4,096 + 512 + 512 + 256 = 28,992.
 GAN D(x) rows 3-5 (BN outputs: 128 x 10 x 10, 256 x 4 x 4, 512 x 1 x 1), max-pooled to at most 4x4:
 2,048 + 4,096 + 512 = 6,656. Raw pixels: 3 x 32 x 32 = 3,072.
 
@@ -39,14 +39,14 @@ from ali.train import as_model_input
 
 SMOKE = Path(__file__).resolve().parents[1] / "config" / "smoke.yaml"
 RELEASED_DIM = 256 * 4 * 4 + 512 + 512 + 256
-RELEASED_LATER_DIM = 64 * 13 * 13 + 128 * 10 * 10 + 256 * 4 * 4 + 512 + 512 + 256
+RELEASED_FIRST_DIM = 64 * 13 * 13 + 128 * 10 * 10 + 256 * 4 * 4 + 512 + 512 + 256
 DCGAN_DIM = 128 * 4 * 4 + 256 * 4 * 4 + 512
 RAW_DIM = 3 * 32 * 32
 
 
 def test_the_arithmetic():
     assert RELEASED_DIM == 5_376
-    assert RELEASED_LATER_DIM == 28_992
+    assert RELEASED_FIRST_DIM == 28_992
     assert DCGAN_DIM == 6_656
     assert RAW_DIM == 3_072
 
@@ -138,10 +138,10 @@ def test_released_features_are_rows_4_to_6_after_bn_and_mu(models, x, source):
 
 
 @pytest.mark.parametrize("source", ["ali", "vae"])
-def test_released_later_features_are_rows_2_to_6_and_mu(models, x, source):
+def test_released_first_features_are_rows_2_to_6_and_mu(models, x, source):
     model = models[source]
-    f = encoder_features(model, x, "released_later")
-    assert f.shape == (len(x), RELEASED_LATER_DIM)
+    f = encoder_features(model, x, "released_first")
+    assert f.shape == (len(x), RELEASED_FIRST_DIM)
     bn, out = bn_outputs(model.encoder.net.net, x)
     expected = torch.cat([h.flatten(1) for h in bn[1:6]] + [out.flatten(1)[:, :256]], 1)
     assert torch.allclose(f, expected, rtol=1e-5, atol=1e-5)
@@ -163,7 +163,7 @@ def test_mu_features_are_the_posterior_mean(models, x, source):
 
 
 def test_unknown_feature_set_is_refused(models, x):
-    assert ENCODER_SETS == ("released", "released_later", "mu")
+    assert ENCODER_SETS == ("released", "released_first", "mu")
     with pytest.raises(ValueError, match="feature set"):
         encoder_features(models["ali"], x, "all_layers")
 
@@ -206,7 +206,7 @@ def test_bn_uses_the_running_statistics(models, x):
 def test_extraction_leaves_the_model_unchanged(models, images):
     model = models["ali"]
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    extract("ali", model, images, "released_later")
+    extract("ali", model, images, "released_first")
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before)
     assert not model.training
@@ -249,7 +249,7 @@ def test_extract_does_not_depend_on_the_batch_size(models, images, source, dim):
         assert torch.allclose(large, discriminator_features(model, as_model_input(images)), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("feature_set,dim", [("released", RELEASED_DIM), ("released_later", RELEASED_LATER_DIM),
+@pytest.mark.parametrize("feature_set,dim", [("released", RELEASED_DIM), ("released_first", RELEASED_FIRST_DIM),
                                              ("mu", 256)])
 def test_extract_passes_the_feature_set(models, images, feature_set, dim):
     assert extract("ali", models["ali"], images[:5], feature_set).shape == (5, dim)

@@ -2,10 +2,13 @@
 
 Everything expected here is written out by hand from ``shared/paper/appendix_tables.md``
 (Tables 3-6, with the BN column) and the conventions in ``ali/nets/specs.py``'s docstring (taken
-from the released code): no padding; dropout on a layer's input; no bias on a layer followed by BN;
+from the released code). The networks are built with every release-vs-table option at the table's
+value (``specs.table_options``); the released variants are tested in tests/test_fidelity_specs.py.
+No padding; dropout on a layer's input; no bias on a layer followed by BN;
 a tied bias on the encoder's output, on the x-discriminator's first layer (when it has no BN) and on
-every joint-discriminator layer; none in the z-discriminator; an untied bias (one per channel and
-pixel) on the decoder's output; maxout (CIFAR10's D, 2 pieces, consecutive channels) halving the
+every joint-discriminator layer; CIFAR10's D(x): an untied bias on every layer (released script,
+Blocks' default of its date); none in the z-discriminator except Tiny ImageNet's (tied, released
+script); an untied bias (one per channel and pixel) on the decoder's output; maxout (CIFAR10's D, 2 pieces, consecutive channels) halving the
 channels seen by the next layer, so CIFAR10's joint D sees 256 + 256 = 512 channels.
 
 Spatial arithmetic, no padding: conv out = (in - k) // s + 1; transposed conv out = (in - 1) * s + k.
@@ -158,17 +161,19 @@ PARAMS = {
         # | 25*32*32=25600 +64 | 32*32=1024 +64 | 32*3=96 + untied 3*32*32=3072
         # = 262656 + 524544 + 131200 + 32832 + 25664 + 1088 + 3168
         "decoder": 981152,
-        # maxout halves the next layer's input: 25*3*32=2400 +32 bias | 16*16*64=16384 | 16*32*128=65536
-        # | 16*64*256=262144 | 16*128*512=1048576   = 2432 + 16384 + 65536 + 262144 + 1048576
-        "disc_x": 1395072,
+        # maxout halves the next layer's input; untied biases (maps x H x W, sizes 28, 13, 10, 4, 1):
+        # 25*3*32=2400 +32*28*28=25088 | 16*16*64=16384 +64*13*13=10816 | 16*32*128=65536 +128*10*10=12800
+        # | 16*64*256=262144 +256*4*4=4096 | 16*128*512=1048576 +512
+        # = 27488 + 27200 + 78336 + 266240 + 1049088
+        "disc_x": 1448352,
         # 64*512=32768 | (512/2)*512=131072 (no biases)
         "disc_z": 163840,
         # input 256+256=512: 512*1024+1024=525312 | (1024/2)*1024+1024=525312 | 512*1+1=513
         "disc_joint": 1051137,
-        # 1395072 + 163840 + 1051137
-        "joint_d": 2610049,
-        # 1395072 + head 1x1 conv 256->1 with bias (256+1 = 257)
-        "gan_d": 1395329,
+        # 1448352 + 163840 + 1051137
+        "joint_d": 2663329,
+        # 1448352 + head 1x1 conv 256->1 with bias (256+1 = 257)
+        "gan_d": 1448609,
     },
     "svhn": {
         # as CIFAR10's up to the output: 3052832 + 512*512=262144 +512 bias = 262656
@@ -217,11 +222,11 @@ PARAMS = {
         # 3072+64 bias | 65536+128 | 131072+256 | 262144+256 | 524288+512 | 1048576+512
         # = 3136+65664+131328+262400+524800+1049088
         "disc_x": 2036416,
-        # 256*2048=524288 | 2048*2048=4194304
-        "disc_z": 4718592,
+        # 256*2048=524288 +2048 bias | 2048*2048=4194304 +2048 bias
+        "disc_z": 4722688,
         # input 256+2048=2304: 2304*4096+4096=9441280 | 4096*4096+4096=16781312 | 4096+1=4097
         "disc_joint": 26226689,
-        "joint_d": 32981697,  # 2036416 + 4718592 + 26226689
+        "joint_d": 32985793,  # 2036416 + 4722688 + 26226689
         "gan_d": 2036673,  # 2036416 + 256+1
     },
 }
@@ -232,7 +237,9 @@ def test_hand_arithmetic_sums():
     P = PARAMS
     assert P["cifar10"]["encoder"] == 2464 + 32896 + 131328 + 524800 + 2098176 + 263168 + 65664
     assert P["cifar10"]["decoder"] == 262656 + 524544 + 131200 + 32832 + 25664 + 1088 + 3168
-    assert P["cifar10"]["disc_x"] == 2432 + 16384 + 65536 + 262144 + 1048576
+    assert P["cifar10"]["disc_x"] == 27488 + 27200 + 78336 + 266240 + 1049088
+    assert P["cifar10"]["disc_x"] == (2400 + 25088) + (16384 + 10816) + (65536 + 12800) + (262144 + 4096) + (
+        1048576 + 512)
     assert P["cifar10"]["disc_joint"] == 2 * 525312 + 513
     assert P["svhn"]["encoder"] == 3118496 - 65664 + 262656
     assert P["svhn"]["decoder"] == 1049088 + 718496
@@ -247,6 +254,7 @@ def test_hand_arithmetic_sums():
     assert P["tiny_imagenet"]["decoder"] == (528384 + 524800 + 1049088 + 524544 + 262400 + 131200 + 65664
                                              + 65664 + 12480)
     assert P["tiny_imagenet"]["disc_x"] == 3136 + 65664 + 131328 + 262400 + 524800 + 1049088
+    assert P["tiny_imagenet"]["disc_z"] == 524288 + 2048 + 4194304 + 2048
     assert P["tiny_imagenet"]["disc_joint"] == 9441280 + 16781312 + 4097
     for name in NAMES:
         p = P[name]
@@ -262,8 +270,10 @@ def _formula_params(name: str, part: str, in_ch: int, size: int) -> int:
         total += k * k * in_ch * out + (2 * out if bn else 0)
         last, first = i == len(rows) - 1, i == 0
         tied = (part == "encoder" and last) or (part == "disc_x" and first and not bn) or part == "disc_joint"
+        tied = (tied and not (name == "cifar10" and part == "disc_x")) or (name == "tiny_imagenet" and part == "disc_z")
+        untied = (part == "decoder" and last) or (name == "cifar10" and part == "disc_x")
         total += out if tied else 0
-        total += out * size * size if (part == "decoder" and last) else 0
+        total += out * size * size if untied else 0
         in_ch = out // pieces if act == "M" else out
     return total
 
@@ -289,7 +299,7 @@ def nets():
 
     def get(name):
         if name not in cache:
-            spec = specs.SPECS[name]
+            spec = specs.arch_spec(name, specs.table_options(name))
             cache[name] = (ConvEncoder(spec).eval(), ConvDecoder(spec).eval(), JointConvDiscriminator(spec).eval(),
                            JointConvDiscriminator(spec, joint=False).eval())
         return cache[name]
@@ -309,7 +319,7 @@ def test_specs_registry():
 @pytest.mark.parametrize("part", PARTS)
 def test_spec_rows_match_table(name, part):
     """Every spec row has the table's operation, kernel, stride, maps, BN and dropout."""
-    rows = getattr(specs.SPECS[name], part)
+    rows = getattr(specs.arch_spec(name, specs.table_options(name)), part)
     table = TABLES[name][part]
     assert len(rows) == len(table)
     ops = {"C": specs.CONV, "T": specs.CONVT}
@@ -421,15 +431,17 @@ def _rows(stack: Stack) -> list[list[nn.Module]]:
     return rows
 
 
-def _expected_bias(part: str, i: int, n: int, bn: bool) -> str:
+def _expected_bias(name: str, part: str, i: int, n: int, bn: bool) -> str:
     if part == "encoder":
         return "tied" if i == n - 1 else "none"
     if part == "decoder":
         return "untied" if i == n - 1 else "none"
+    if part == "disc_x" and name == "cifar10":
+        return "untied"  # the released script, under Blocks' default of its date
     if part == "disc_x":
         return "tied" if (i == 0 and not bn) else "none"
     if part == "disc_z":
-        return "none"
+        return "tied" if name == "tiny_imagenet" else "none"
     return "tied"  # disc_joint
 
 
@@ -452,7 +464,7 @@ def test_module_structure_matches_tables(name, nets):
             assert type(conv) is (nn.Conv2d if op == "C" else nn.ConvTranspose2d), where
             assert conv.kernel_size == (k, k) and conv.stride == (s, s) and conv.padding == (0, 0), where
             assert conv.out_channels == out, where
-            bias = _expected_bias(part, i, len(table), bn)
+            bias = _expected_bias(name, part, i, len(table), bn)
             assert (conv.bias is not None) == (bias == "tied"), where
             if bias == "untied":
                 ub = mods.pop(0)
@@ -477,8 +489,8 @@ def test_module_structure_matches_tables(name, nets):
 
 
 def test_dropout_rates_examples():
-    """CIFAR10 D(x): 0.2 then 0.5 x4; SVHN D: 0.2 everywhere; generators: no dropout."""
-    d = JointConvDiscriminator(specs.CIFAR10)
+    """Table 3's CIFAR10 D(x): 0.2 then 0.5 x4; SVHN D: 0.2 everywhere; generators: no dropout."""
+    d = JointConvDiscriminator(specs.arch_spec("cifar10", specs.table_options("cifar10")))
     assert [m.p for m in d.dx if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5, 0.5, 0.5]
     assert [m.p for m in d.dz if isinstance(m, nn.Dropout)] == [0.2, 0.5]
     assert [m.p for m in d.joint if isinstance(m, nn.Dropout)] == [0.5, 0.5, 0.5]

@@ -62,13 +62,21 @@ def log_responsibilities(spec: MixtureSpec, x: np.ndarray) -> np.ndarray:
     return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
 
 
+NO_MODE = -1  # ``assign``'s component for a sample with a NaN or infinite coordinate
+
+
 def assign(spec: MixtureSpec, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Each sample's most responsible component and its distance to that component's centre.
 
     With equal weights and one shared isotropic covariance the largest responsibility is the nearest
-    centre, so this is exact and needs no exponentials (far samples would underflow them).
+    centre, so this is exact and needs no exponentials (far samples would underflow them). A sample
+    with a non-finite coordinate belongs to no component: ``NO_MODE`` at distance inf (an argmin over
+    NaN distances would put it on component 0).
     """
     x = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    d2 = ((x.astype(np.float64)[:, None, :] - spec.centres()[None]) ** 2).sum(-1)
-    nearest = d2.argmin(axis=1)
-    return nearest, np.sqrt(d2[np.arange(len(x)), nearest])
+    x = x.astype(np.float64)
+    finite = np.isfinite(x).all(axis=1)
+    d2 = ((np.where(finite[:, None], x, 0.0)[:, None, :] - spec.centres()[None]) ** 2).sum(-1)  # (n, K)
+    nearest = np.where(finite, d2.argmin(axis=1), NO_MODE)
+    dist = np.where(finite, np.sqrt(d2[np.arange(len(x)), np.maximum(nearest, 0)]), np.inf)
+    return nearest, dist

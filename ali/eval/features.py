@@ -1,12 +1,13 @@
 """Representations for the L2-SVM protocol (Table 1), with every network in inference mode.
 
 Feature sets (the choice is the config's ``svm.features``; reports name it and its dimension):
-- ``released`` (default): what the released feature script (``scripts/preprocess_representations``,
-  the version of the paper's time) concatenates: the batch-normalised, pre-nonlinearity outputs of
-  the encoder's last three hidden layers, and mu. For Table 4's encoder:
-  256x4x4 + 512 + 512 + 256 = 5,376. The paper's text says 8,960; no combination of the published
-  layers gives that number.
-- ``released_later``: a later version of that script took five hidden layers and mu (28,992 for SVHN).
+- ``released`` (default): what the released feature script (``scripts/preprocess_representations``)
+  concatenates since commit 19e15ae (2016-05-25, "Fix oversight", the version it keeps to this day):
+  the batch-normalised, pre-nonlinearity outputs of the encoder's last three hidden layers, and mu.
+  For Table 4's encoder: 256x4x4 + 512 + 512 + 256 = 5,376. The paper's text says 8,960; no
+  combination of the published layers gives that number.
+- ``released_first``: the script's first commit (bc36004, 2016-05-24) read five hidden layers
+  (rows 2-6) and mu (28,992 for SVHN); the fix a day later cut it to three.
 - ``mu``: the posterior mean alone.
 For models without an encoder:
 - GAN, ``dcgan`` (our choice, after Radford et al.): the pre-nonlinearity outputs of D(x)'s last three
@@ -21,12 +22,16 @@ import torch.nn.functional as F
 
 from ali.train import as_model_input
 
-ENCODER_SETS = ("released", "released_later", "mu")
+ENCODER_SETS = ("released", "released_first", "mu")
+RENAMED_SETS = {"released_later": "released_first"}  # the five-layer set came first, not later
 
 
 @torch.no_grad()
 def encoder_features(model, x: torch.Tensor, feature_set: str = "released") -> torch.Tensor:
     """(B, d) features of an ALI or VAE encoder (a GaussianEncoder over a ConvEncoder)."""
+    if feature_set in RENAMED_SETS:
+        raise ValueError(f"feature set {feature_set!r} is now {RENAMED_SETS[feature_set]!r} (it is the released "
+                         f"script's first version, bc36004); set svm.features: {RENAMED_SETS[feature_set]}")
     if feature_set not in ENCODER_SETS:
         raise ValueError(f"feature set must be one of {ENCODER_SETS}, got {feature_set!r}")
     stack = model.encoder.net.net  # GaussianEncoder -> ConvEncoder -> Stack

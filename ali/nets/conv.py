@@ -1,8 +1,8 @@
 """One builder for every image architecture in ``ali.nets.specs``.
 
 A layer row becomes: Dropout (on its input) -> Conv or ConvTranspose (no padding) -> untied bias
-(decoder output only) -> BatchNorm -> nonlinearity (LeakyReLU, maxout over channel groups, sigmoid
-or none).
+(where the row says so) -> BatchNorm -> Dropout on the nonlinearity's input (``act_dropout``, CIFAR10's
+released D(x) only) -> nonlinearity (LeakyReLU, maxout over channel groups, sigmoid or none).
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tup
     if layer.bn:
         mods.append(nn.BatchNorm2d(layer.out, eps=BN_EPS, momentum=BN_MOMENTUM))
     out_ch, n_pre = layer.out, len(mods)
+    if layer.act_dropout > 0:
+        mods.append(nn.Dropout(layer.act_dropout))
     if layer.act == LRELU:
         mods.append(nn.LeakyReLU(leak))
     elif layer.act == MAXOUT:
