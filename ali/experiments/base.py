@@ -167,6 +167,24 @@ def check_seeds(cfg: Mapping, key: str) -> list[int]:
     return seeds
 
 
+def arch_from_config(cfg: Mapping, key: str):
+    """The appendix architecture at ``<key>.arch`` with its release-vs-table options ``<key>.arch_options``."""
+    from ali.nets.specs import SPECS, arch_spec
+
+    name = get(cfg, key + ".arch", str, choices=tuple(SPECS))
+    try:
+        return arch_spec(name, get(cfg, key + ".arch_options", dict, default={}))
+    except ValueError as err:
+        raise ConfigError(f"config key '{key}.arch_options': {err}") from err
+
+
+def spec_arch(spec: Mapping):
+    """The architecture a run spec names, with its options (every run spec stores them resolved)."""
+    from ali.nets.specs import arch_spec
+
+    return arch_spec(spec["arch"], spec.get("arch_options"))
+
+
 def read_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 

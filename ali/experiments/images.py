@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ali.config import ConfigError, get
-from ali.experiments.base import Experiment, RunContext, check_names, check_seeds, register
+from ali.experiments.base import (Experiment, RunContext, arch_from_config, check_names, check_seeds, register,
+                                  spec_arch)
 from ali.data import catalog as image_data
 from ali.data.splits import PROTOCOLS, unsupervised_rows
 from ali.experiments.runs import load_trained, run_training
@@ -23,7 +24,7 @@ from ali.models import build_model
 from ali.models.base import UPDATES, Model
 from ali.nets import conv
 from ali.nets.layers import init_normal_
-from ali.nets.specs import SPECS, ArchSpec
+from ali.nets.specs import ArchSpec, arch_notes
 from ali.nets.stochastic import GaussianEncoder
 from ali.optim import AdamConfig
 
@@ -47,11 +48,10 @@ def dataset_settings(cfg: Mapping, dataset: str) -> dict:
         raise ConfigError(f"config key 'images.train' names {dataset!r}, which images.datasets does not define")
     if dataset not in image_data.DATASETS:
         raise ConfigError(f"config key {key!r}: unknown dataset; known: {sorted(image_data.DATASETS)}")
-    arch = get(cfg, key + ".arch", str, choices=tuple(SPECS))
-    spec = SPECS[arch]
+    spec = arch_from_config(cfg, key)
     split, rows = training_rows(dataset)
     return {
-        "arch": arch, "train_split": split, "train_rows": rows,
+        "arch": spec.name, "arch_options": dict(spec.options), "train_split": split, "train_rows": rows,
         "heldout_split": get(cfg, key + ".heldout_split", str, choices=image_data.DATASETS[dataset].splits),
         "epochs": get(cfg, key + ".epochs", int, positive=True, default=spec.epochs),
         "batch_size": get(cfg, key + ".batch_size", int, positive=True, default=spec.batch_size),
@@ -74,7 +74,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     specs = {}
     for dataset in datasets:
         ds = dataset_settings(cfg, dataset)
-        arch = SPECS[ds["arch"]]
+        arch = spec_arch(ds)
         n = n_train(dataset, ds["train_split"], ds["train_rows"])
         if ds["batch_size"] > n:
             raise ConfigError(f"config key 'images.datasets.{dataset}.batch_size' exceeds the {n} training images")
@@ -93,7 +93,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
 # ----------------------------------------------------------------------------------------- building
 def build(spec: Mapping) -> Model:
     """The model a spec describes, initialised N(0, init_std^2), with its optimisers."""
-    arch: ArchSpec = SPECS[spec["arch"]]
+    arch: ArchSpec = spec_arch(spec)
     name = spec["model"]
     if name == "ali":
         model = build_model("ali", encoder=GaussianEncoder(conv.ConvEncoder(arch)), decoder=conv.ConvDecoder(arch),
@@ -196,7 +196,7 @@ class Images(Experiment):
                           "`ali report image-figures`")
 
     def our_choices(self, spec):
-        notes = ["one seed per dataset x model: our choice"]
+        notes = ["one seed per dataset x model: our choice", *arch_notes(spec_arch(spec))]
         if spec["model"] == "vae":
             notes.append(f"VAE {spec['vae_likelihood']} likelihood: our choice")
         if spec["dataset"] == "tiny_imagenet":

@@ -33,7 +33,7 @@ from ali.experiments.base import (Experiment, RunContext, RunSpec, check_names, 
                                   write_json)
 from ali.experiments.runs import METRICS, MODEL_FILE, RECORD, SPEC  # noqa: F401  (re-exported)
 from ali.data.mixture import MixtureSpec, heldout_set, train_set
-from ali.eval.coverage import paper_modes, strict_metrics
+from ali.eval.coverage import nonfinite_pct, paper_modes, strict_metrics
 from ali.eval.inference import inference_metrics
 from ali.models import build_model
 from ali.models.base import UPDATES, Model
@@ -46,8 +46,8 @@ BASE_MODELS = ("ali", "gan")
 BASELINES = ("inverse", "posthoc", "vae")
 NEEDS_SOURCE = ("inverse", "posthoc")
 PROTOCOL_KINDS = ("random", "fixed", "pacgan")
-RUN_METRICS = ("modes", "strict_modes", "hq_pct", "reverse_kl", "recon_sqerr", "recon_same_mode_pct",
-               "recon_modes", "qz_gauss_kl", "qz_mmd")  # every run's row has these columns (NaN if not run)
+RUN_METRICS = ("modes", "strict_modes", "hq_pct", "reverse_kl", "nonfinite_pct", "recon_sqerr",
+               "recon_same_mode_pct", "recon_modes", "qz_gauss_kl", "qz_mmd")  # every run's row has these columns (NaN if not run)
 
 
 @dataclass(frozen=True)
@@ -323,7 +323,8 @@ def evaluate_run(run_dir: Path, settings: Mapping) -> dict:
                      "model": spec["model"], "protocol": spec["protocol"]}
     torch.manual_seed(settings["seed"])  # the same evaluation noise for every run: paired comparisons
     x_gen = model.decode(model.prior(settings["n_samples"]))
-    metrics["modes"] = paper_modes(data, x_gen)
+    metrics["modes"] = paper_modes(data, x_gen)  # a non-finite sample lands in no mode
+    metrics["nonfinite_pct"] = nonfinite_pct(x_gen)
     x_strict = model.decode(model.prior(settings["n_strict_samples"]))
     metrics.update(strict_metrics(data, x_strict, settings["hq_stds"]))
     if model.has_encoder:

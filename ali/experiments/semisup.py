@@ -17,15 +17,17 @@ import numpy as np
 import torch
 
 from ali.config import ConfigError, get
-from ali.experiments.base import Experiment, RunContext, check_names, check_seeds, register, write_csv
+from ali.experiments.base import (Experiment, RunContext, arch_from_config, check_names, check_seeds, register,
+                                  spec_arch, write_csv)
 from ali.data import catalog as image_data
 from ali.data.splits import balanced_subset
-from ali.experiments.runs import METRICS, load_trained, read_record, run_training
+from ali.experiments.runs import load_trained, read_record, run_training
 from ali.models import build_model
 from ali.models.base import UPDATES, Model
 from ali.nets import conv
 from ali.nets.layers import init_normal_
-from ali.nets.specs import SPECS
+from ali.nets.specs import arch_notes
+from ali.report.reference import GAN_FM_DIFFERENCES, GAN_FM_ROW, KPLUS1_ALI_UPDATE, KPLUS1_POLYAK_BN
 from ali.nets.stochastic import GaussianEncoder
 from ali.optim import AdamConfig
 from ali.train import as_model_input
@@ -52,7 +54,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         d = f"semisup.datasets.{dataset}"
         if dataset not in get(cfg, k + "datasets", dict) or dataset not in image_data.DATASETS:
             raise ConfigError(f"config key 'semisup.train' names {dataset!r}, which semisup.datasets does not define")
-        arch = get(cfg, d + ".arch", str, choices=tuple(SPECS))
+        arch = arch_from_config(cfg, d)
         epochs = get(cfg, d + ".epochs", int, positive=True)
         decay = get(cfg, d + ".decay_epochs", int, low=0, high=epochs)
         n_unl = image_data.split_size(dataset, "train")
@@ -66,15 +68,16 @@ def plan(cfg: Mapping) -> dict[str, dict]:
             for model in models:
                 for seed in seeds:
                     specs[f"{dataset}/{model}/labels{n_labels}/seed{seed}"] = {
-                        **common, "dataset": dataset, "arch": arch, "model": model, "n_labels": n_labels,
+                        **common, "dataset": dataset, "arch": arch.name, "arch_options": dict(arch.options),
+                        "model": model, "n_labels": n_labels,
                         "n_classes": n_classes, "seed": seed, "epochs": epochs, "decay_epochs": decay,
                         "steps_per_epoch": steps_per_epoch, "steps": epochs * steps_per_epoch,
-                        "init_std": SPECS[arch].init_std, "test_split": get(cfg, d + ".test_split", str)}
+                        "init_std": arch.init_std, "test_split": get(cfg, d + ".test_split", str)}
     return specs
 
 
 def build(spec: Mapping) -> Model:
-    arch = SPECS[spec["arch"]]
+    arch = spec_arch(spec)
     kw = {"update": spec["update"], "n_classes": spec["n_classes"], "batch_size": spec["batch_size"],
           "seed": spec["seed"], "unlabelled_weight": spec["unlabelled_weight"], "polyak_rate": spec["polyak_rate"],
           "schedule": (spec["steps_per_epoch"], spec["epochs"], spec["decay_epochs"])}
@@ -123,22 +126,34 @@ def test_error(model, images: np.ndarray, labels: np.ndarray, polyak: bool = Tru
 
 
 def evaluate_run(run_dir: Path, data_root: Path, device: str | torch.device = "cpu") -> dict:
-    """Test error with the Polyak-averaged weights (the reported number) and with the last weights."""
+    """Test errors of one run.
+
+    The reported ``test_error_pct`` uses the Polyak-averaged weights with their BN statistics
+    re-estimated by a pass over the training images (improved-gan's D has no BN, so averaging its
+    weights alone was exact there). Beside it: the averaged weights with the BN statistics of the
+    last weights (what a naive port reports), and the last weights themselves.
+    """
+    from ali.eval.polyak_bn import polyak_bn_model
+
     record = read_record(run_dir)
     out = {"run_dir": str(run_dir), "config_hash": record["config_hash"], "status": record["status"]}
     if record["status"] != "ok":
         return out
     model, _ = load_trained(run_dir, build, device)
     spec = record["spec"]
+    x_train, _ = image_data.load(spec["dataset"], "train", data_root)
+    averaged = polyak_bn_model(model, torch.from_numpy(np.ascontiguousarray(x_train)), spec["batch_size"],
+                               seed=spec["seed"])
     x, y = image_data.load(spec["dataset"], spec["test_split"], data_root)
-    out["test_error_pct"] = test_error(model, x, y, polyak=True, device=device)
+    out["test_error_pct"] = test_error(averaged, x, y, polyak=False, device=device)
+    out["test_error_polyak_current_bn_pct"] = test_error(model, x, y, polyak=True, device=device)
     out["test_error_last_weights_pct"] = test_error(model, x, y, polyak=False, device=device)
     out["n_test"] = len(y)
     return out
 
 
 OUR_CHOICES = ("K+1 D(x, z) = the dataset's joint D with K outputs; test pairs use the Polyak-averaged encoder's "
-               "mean; number of seeds; pixels in [0, 1]: our choices")
+               "mean; number of seeds; pixels in [0, 1]: our choices", KPLUS1_POLYAK_BN)
 
 
 @register
@@ -163,7 +178,8 @@ class SemiSupervised(Experiment):
         return evaluate_run(Path(run_dir), ctx.data_root, resolve_device(ctx.device))
 
     def our_choices(self, spec):
-        return [OUR_CHOICES]
+        model_notes = {"ali_kplus1": (KPLUS1_ALI_UPDATE,), "gan_fm": (GAN_FM_ROW, *GAN_FM_DIFFERENCES)}
+        return [*OUR_CHOICES, *model_notes[spec["model"]], *arch_notes(spec_arch(spec))]
 
     def spec_columns(self, spec):
         return {"dataset": spec["dataset"], "model": spec["model"], "n_labels": spec["n_labels"],

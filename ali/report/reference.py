@@ -201,8 +201,8 @@ KPLUS1_ALI_UPDATE = (
 )
 KPLUS1_POLYAK_BN = (
     "K+1 test error: Polyak-averaged D (and, for ALI, encoder) weights with BN statistics re-estimated by one "
-    "pass over the training images under those weights (cumulative average, train mode as in training); the "
-    "error with the last weights' running statistics is reported beside it"
+    "pass over the training images under those weights (cumulative average, train mode as in training); "
+    "beside it: the averaged weights with the last weights' BN statistics, and the last weights' own error"
 )
 SVM_STD_NOTE = ("the paper's +/- 0.50 is numpy.std (ddof=0) over 100 SVMs, as the released script prints it; "
                 "our std columns are named for their ddof")

@@ -12,7 +12,19 @@ from ali.report.reference import MIXTURE_REFERENCES, PACGAN_EPOCHS
 
 from ali.experiments.mixture import RUN_METRICS
 
+from ali.eval.svm import released_std
+from ali.report.reference import GAN_FM_ROW, SVM_STD_NOTE
+
 COVERAGE_COUNTS = ("modes", "strict_modes")
+EVALUATED = ("ok", "nonfinite_samples")  # runs whose metrics count (non-finite samples land in no mode)
+OUR_KPLUS1_ROWS = {"ali_kplus1": "ALI (K+1, no feature matching)", "gan_fm": GAN_FM_ROW}
+
+
+def _paper_columns(ref: dict) -> dict:
+    """A published row's columns: its model, value, error and the error's convention, named as the paper's."""
+    return {"paper_model": ref.get("paper_model", ""), "paper_error_pct": ref.get("paper_error_pct", np.nan),
+            "paper_error": ref.get("paper_error", np.nan), "paper_error_convention": ref.get("paper_error_convention", ""),
+            "paper_source": ref.get("paper_source", "")}
 
 
 def scale_note(preset: str) -> str:
@@ -78,15 +90,15 @@ def mixture_summary(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per protocol x model, with the published numbers in columns named for their source."""
     rows = []
     for (protocol, model), g in runs.groupby(["protocol", "model"], sort=True):
-        ok = g[g["status"] == "ok"]
+        ok = g[g["status"].isin(EVALUATED)]
         row = {"preset": g["preset"].iloc[0], "protocol": protocol, "protocol_kind": g["protocol_kind"].iloc[0],
                "model": model, "n_runs": len(g), "n_diverged": int(g["diverged"].sum()),
                "n_evaluated": len(ok)}
         for metric in RUN_METRICS:
             row.update(_stats(ok[metric], metric))
         for metric in COVERAGE_COUNTS:  # the paper-style figure: a diverged run covers no mode
-            counted = g.loc[g["status"].isin(["ok", "diverged"])]
-            as_zero = counted[metric].where(counted["status"] == "ok", 0.0)
+            counted = g.loc[g["status"].isin([*EVALUATED, "diverged"])]
+            as_zero = counted[metric].where(counted["status"] != "diverged", 0.0)
             row.update({f"{k}_diverged_as_0": v for k, v in _stats(as_zero, metric).items()
                         if k.endswith(("_mean", "_std"))})
         source, ref = MIXTURE_REFERENCES.get(row["protocol_kind"], ("", {}))
@@ -120,9 +132,9 @@ def table1_svm_rows(trials: pd.DataFrame) -> pd.DataFrame:
             "feature_set": g["feature_set"].iloc[0], "feature_dim": int(g["feature_dim"].iloc[0]),
             "n_labelled": int(g["n_labelled"].iloc[0]), "n_trials": len(g), "C": g["C"].iloc[0],
             "error_pct_mean": g["error_pct"].mean(), "error_pct_std": g["error_pct"].std(ddof=1),
+            "error_pct_std_ddof0": released_std(g["error_pct"].to_numpy()),
             "error_pct_min": g["error_pct"].min(), "error_pct_max": g["error_pct"].max(),
-            "paper_model": ref.get("paper_model", ""), "paper_error_pct": ref.get("paper_error_pct", np.nan),
-            "paper_error_std": ref.get("paper_error_std", np.nan), "solver": g["solver"].iloc[0],
+            "std_convention": SVM_STD_NOTE, **_paper_columns(ref), "solver": g["solver"].iloc[0],
             "our_choices": g["our_choices"].iloc[0], "scale": g["scale"].iloc[0], "settings_hash": g["settings_hash"].iloc[0],
             "code_version": g["code_version"].iloc[0],
         })
@@ -139,7 +151,7 @@ def _error_stats(g: pd.DataFrame) -> dict:
 
 def table2_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """Rows ALI and GAN-FM; per number of labels our mean, sigma and 3 sigma beside the paper's."""
-    from ali.report.reference import PAPER_TABLE2
+    from ali.report.reference import PAPER_TABLE2, PAPER_TABLE2_CONVENTION
 
     rows = []
     for (dataset, model), g in runs.groupby(["dataset", "model"], sort=True):
@@ -149,8 +161,10 @@ def table2_rows(runs: pd.DataFrame) -> pd.DataFrame:
                 row[f"{key}_{n}"] = value
             paper = PAPER_TABLE2.get(model, {}).get(n) if dataset == "cifar10" else None
             row[f"paper_error_pct_{n}"] = paper[0] if paper else np.nan
-            row[f"paper_error_3std_{n}"] = paper[1] if paper else np.nan
-        row["std_convention"] = "std over seeds (ddof=1); the paper's Table 2 error bars are 3 sigma"
+            row[f"paper_error_{n}"] = paper[1] if paper else np.nan
+        row["our_model"] = OUR_KPLUS1_ROWS.get(model, model)
+        row["std_convention"] = "ours: std over seeds (ddof=1), and 3 sigma"
+        row["paper_error_convention"] = PAPER_TABLE2_CONVENTION.get(model, "") if dataset == "cifar10" else ""
         row["our_choices"] = g["our_choices"].iloc[0]
         row["scale"] = g["scale"].iloc[0]
         rows.append(row)
@@ -168,9 +182,10 @@ def table1_kplus1_rows(runs: pd.DataFrame) -> pd.DataFrame:
         rows.append({
             "preset": g["preset"].iloc[0], "dataset": dataset, "method": "K+1", "model": model,
             "n_labelled": int(n_labels), "n_trials": stats["n_seeds"], "n_diverged": stats["n_diverged"],
+            "our_model": OUR_KPLUS1_ROWS.get(model, model),
             "error_pct_mean": stats["error_pct_mean"], "error_pct_std": stats["error_pct_std"],
-            "paper_model": ref.get("paper_model", ""), "paper_error_pct": ref.get("paper_error_pct", np.nan),
-            "paper_error_std": ref.get("paper_error_std", np.nan), "our_choices": g["our_choices"].iloc[0],
+            "std_convention": "ours: std over seeds (ddof=1)", **_paper_columns(ref),
+            "our_choices": g["our_choices"].iloc[0],
             "scale": g["scale"].iloc[0], "code_version": g["code_version"].iloc[0],
         })
     return pd.DataFrame(rows)
