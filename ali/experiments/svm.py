@@ -92,7 +92,7 @@ def run_trials(features_path: Path, s: Mapping, out: Path, device: str = "auto",
     import time
 
     dev = resolve_device(device)
-    blob = torch.load(features_path, map_location="cpu", weights_only=False)
+    blob = torch.load(features_path, map_location="cpu", weights_only=True)
     f, meta = blob["features"], blob["meta"]
 
     def report(done, total):
