@@ -67,17 +67,23 @@ class CapturedStep(StaticStep):
         super().__init__(model, example)
         saved = snapshot(model)
         try:
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                for _ in range(warmup):
-                    StaticStep.run(self)
-            torch.cuda.current_stream().wait_stream(side)
-            self.graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(self.graph):
-                self.outputs = StaticStep.run(self)
+            self.graph, self.outputs = self.capture(warmup)
         finally:
             restore(model, saved)
+
+    def capture(self, warmup: int) -> tuple[torch.cuda.CUDAGraph, dict[str, torch.Tensor]]:
+        """``warmup`` eager steps on a side stream (lazy optimiser state, library handles), then one
+        step recorded into a graph (recorded, not run)."""
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            for _ in range(warmup):
+                StaticStep.run(self)
+        torch.cuda.current_stream().wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            outputs = StaticStep.run(self)
+        return graph, outputs
 
     def run(self) -> dict[str, torch.Tensor]:
         self.graph.replay()

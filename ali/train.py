@@ -26,6 +26,7 @@ from ali.history import HISTORY, History
 from ali.models.base import AdamKernel, Model, StepOptions  # noqa: F401  (StepOptions re-exported)
 
 CHECKPOINT = "checkpoint.pt"
+CHECKPOINT_KEYS = ("step", "elapsed", "run_hash", "model", "optimizers", "rng", "log_window")
 
 
 class CheckpointError(RuntimeError):
@@ -99,28 +100,41 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, model: Model, step: int, elapsed: float, run_hash: str) -> None:
-    """Atomic: written to a temporary file, then renamed over the old checkpoint."""
+def save_checkpoint(path: Path, model: Model, step: int, elapsed: float, run_hash: str,
+                    log_window: tuple[dict[str, torch.Tensor], int] = ({}, 0)) -> None:
+    """Atomic: written to a temporary file, then renamed over the old checkpoint. ``log_window`` is the
+    loss sums and step count since the last log row, so a resumed run writes the same next row."""
     tmp = path.with_suffix(".tmp")
+    sums, n = log_window
     torch.save({"step": step, "elapsed": elapsed, "run_hash": run_hash, "model": model.state_dict(),
-                "optimizers": model.optimizer_state(), "rng": rng_state()}, tmp)
+                "optimizers": model.optimizer_state(), "rng": rng_state(),
+                "log_window": {"sums": sums, "steps": n}}, tmp)
     os.replace(tmp, path)
 
 
 def load_checkpoint(path: Path, model: Model, run_hash: str) -> tuple[int, float]:
+    """Restore ``model`` (weights, optimisers) and every RNG from ``path``: (step, elapsed seconds)."""
+    ckpt = restore_checkpoint(path, model, run_hash)
+    return ckpt["step"], ckpt["elapsed"]
+
+
+def restore_checkpoint(path: Path, model: Model, run_hash: str) -> dict:
+    """``load_checkpoint``, returning the whole checkpoint; a CheckpointError says how to proceed."""
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        step, elapsed, saved_hash = ckpt["step"], ckpt["elapsed"], ckpt["run_hash"]
+        missing = sorted(set(CHECKPOINT_KEYS) - set(ckpt))
+        if missing:
+            raise KeyError(f"no {missing}")
     except Exception as err:  # truncated file, wrong format, missing keys
         raise CheckpointError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); "
                               f"delete it to restart this run from step 0") from err
-    if saved_hash != run_hash:
-        raise CheckpointError(f"checkpoint {path} belongs to run config {saved_hash}, not {run_hash}; "
+    if ckpt["run_hash"] != run_hash:
+        raise CheckpointError(f"checkpoint {path} belongs to run config {ckpt['run_hash']}, not {run_hash}; "
                               f"delete the run directory {path.parent} to train it afresh")
     model.load_state_dict(ckpt["model"])
     model.load_optimizer_state(ckpt["optimizers"])
     set_rng_state(ckpt["rng"])
-    return step, elapsed
+    return ckpt
 
 
 class Progress:
@@ -199,18 +213,20 @@ def train(model: Model, data: torch.Tensor, *, steps: int, batch_size: int, seed
     capture = options.captures(device)
     model.use_adam_kernel(AdamKernel.for_device(device, capture))
 
-    start, elapsed, resumed = 0, 0.0, None
+    start, elapsed, resumed, sums, since_log = 0, 0.0, None, {}, 0
     if ckpt_path.exists():
-        start, elapsed = load_checkpoint(ckpt_path, model, run_hash)
-        resumed = start
+        ckpt = restore_checkpoint(ckpt_path, model, run_hash)
+        start = resumed = ckpt["step"]
+        elapsed = ckpt["elapsed"]
+        sums = {k: v.to(device) for k, v in ckpt["log_window"]["sums"].items()}
+        since_log = ckpt["log_window"]["steps"]
     model.train()
     history = History(run_dir / HISTORY, model.loss_names, resume_step=resumed)
     channels_last = data.dim() == 4 and options.channels_last
 
     bar = Progress(steps, start, desc, enabled=progress)
     finite = torch.ones((), dtype=torch.bool, device=device)
-    sums: dict[str, torch.Tensor] = {}
-    since_log, last_losses = 0, {}
+    last_losses: dict[str, float] = {}
     diverged_by, perm, perm_epoch, runner = None, None, -1, None
     t_start = time.perf_counter()
 
@@ -246,7 +262,7 @@ def train(model: Model, data: torch.Tensor, *, steps: int, batch_size: int, seed
                 if not bool(finite):
                     diverged_by = step
                     break
-                save_checkpoint(ckpt_path, model, step, wall(), run_hash)
+                save_checkpoint(ckpt_path, model, step, wall(), run_hash, log_window=(sums, since_log))
             if stop_at is not None and step >= stop_at:
                 bar.close()
                 raise KeyboardInterrupt(f"stopped at step {step} (simulated kill)")
