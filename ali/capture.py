@@ -99,7 +99,8 @@ def make_step_runner(model: Model, example: Mapping[str, torch.Tensor], capture:
     try:
         return captured(model, example)
     except Exception as err:  # any failure to capture: train eagerly rather than not at all
-        reason = f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300]
+        first_line = next(iter(str(err).strip().splitlines()), "")
+        reason = f"{type(err).__name__}: {first_line}"[:300]
         warnings.warn(f"CUDA-graph capture of the {model.name} training step failed ({reason}); "
                       f"training eagerly instead", RuntimeWarning, stacklevel=2)
         return EagerStep(model, engine=f"eager (capture failed: {reason})")
