@@ -68,7 +68,7 @@ def build(spec: dict, data: torch.Tensor):
 
 def run_loop(spec: dict, run_dir: Path, data: torch.Tensor, **kw):
     """Build, then train with ``ali.train.train`` (a history row every step unless ``log_every`` says)."""
-    model = build(spec, data)
+    model = build(spec, data.cpu()).to(data.device)  # as run_training: built on CPU, then moved
     kw = {"checkpoint_every": 1000, "log_every": 1, "progress": False, **kw}
     result = train(model, data, steps=spec["steps"], batch_size=BATCH, seed=spec["seed"], run_dir=run_dir,
                    run_hash="h", **kw)
