@@ -43,6 +43,11 @@ def torch_betas(beta1: float, beta2: float, convention: str) -> tuple[float, flo
     return beta1, beta2
 
 
-def make_adam(params: Iterable[torch.nn.Parameter], cfg: AdamConfig) -> torch.optim.Adam:
-    """Adam with PyTorch's default eps (Blocks' default epsilon was 1e-8 too)."""
-    return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.torch_betas(), eps=1e-8)
+def make_adam(params: Iterable[torch.nn.Parameter], cfg: AdamConfig, *, fused: bool | None = None,
+              capturable: bool = False) -> torch.optim.Adam:
+    """Adam with PyTorch's default eps (Blocks' default epsilon was 1e-8 too). ``fused`` and
+    ``capturable`` pick CUDA kernels; a capturable Adam keeps lr in a tensor on the parameters' device,
+    so a schedule can change it between CUDA-graph replays."""
+    params = list(params)
+    lr = torch.tensor(cfg.lr, device=params[0].device) if capturable and params else cfg.lr
+    return torch.optim.Adam(params, lr=lr, betas=cfg.torch_betas(), eps=1e-8, fused=fused, capturable=capturable)

@@ -46,7 +46,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     if args.features:
-        f = torch.load(args.features, map_location="cpu", weights_only=False)["features"]
+        f = torch.load(args.features, map_location="cpu", weights_only=True)["features"]
         X_pool, y_pool = f["pool"].double().numpy(), f["pool_labels"].numpy()
         X_test, y_test = f["test"].double().numpy(), f["test_labels"].numpy()
     else:

@@ -119,7 +119,8 @@ def test_paper_plan_has_svhn_and_cifar10_times_every_model(paper_plan):
         dataset, model, _ = key.split("/")
         assert spec["experiment"] == "images" and spec["preset"] == "paper"
         assert (spec["dataset"], spec["model"], spec["seed"], spec["arch"]) == (dataset, model, 0, dataset)
-        assert spec["update"] == "simultaneous" and spec["amp"] is False and spec["channels_last"] is False
+        assert spec["update"] == "simultaneous" and spec["precision"] == "fp32" and spec["channels_last"] is False
+        assert spec["capture"] == "auto" and "amp" not in spec
         assert spec["init_std"] == 0.01 and spec["heldout_split"] == "test"
         assert ("vae_likelihood" in spec) == (model == "vae")
     assert paper_plan["svhn/vae/seed0"]["vae_likelihood"] == "bernoulli"
@@ -180,6 +181,8 @@ def _set(cfg: dict, dotted: str, value) -> dict:
     ("images.update", "sideways", "images.update"),
     ("images.vae_likelihood", "gaussian", "images.vae_likelihood"),
     ("images.amp", "yes", "images.amp"),
+    ("images.precision", "fp16", "images.precision"),
+    ("images.capture", "always", "images.capture"),
 ])
 def test_bad_config_value_raises_config_error_naming_the_key(smoke_cfg, key, value, named):
     cfg = _set(copy.deepcopy(smoke_cfg), key, value)
@@ -254,13 +257,20 @@ def test_build_initialises_weights_from_init_std(smoke_plan):
     assert torch.all(untied_bias(model) == 0)  # data sets it in train_run, not build
 
 
-def test_build_sets_amp_from_spec_and_autocast_stays_off_on_cpu(smoke_plan):
-    assert im.build(smoke_plan["digits/vae/seed0"]).amp is False
-    model = im.build({**smoke_plan["digits/vae/seed0"], "amp": True})
-    assert model.amp is True
+def test_build_takes_precision_from_spec_and_autocast_stays_off_on_cpu(smoke_plan):
+    assert im.build(smoke_plan["digits/vae/seed0"]).options.precision == "fp32"
+    model = im.build({**smoke_plan["digits/vae/seed0"], "precision": "bf16"})
+    assert model.options.precision == "bf16"
+    old_spec = {k: v for k, v in smoke_plan["digits/vae/seed0"].items() if k != "precision"}
+    assert im.build({**old_spec, "amp": True}).options.precision == "bf16"  # an older spec's amp flag
     x = torch.zeros(2, 3, 32, 32)
     with model.autocast(x):
         assert (x.new_ones(4, 4) @ x.new_ones(4, 4)).dtype == torch.float32  # bf16 only on CUDA
+
+
+def test_config_amp_true_without_precision_plans_bf16(smoke_cfg):
+    cfg = _set(copy.deepcopy(smoke_cfg), "images.amp", True)
+    assert {s["precision"] for s in im.plan(cfg).values()} == {"bf16"}
 
 
 def test_build_channels_last(smoke_plan):

@@ -175,7 +175,7 @@ def trials_path(e2e, source) -> Path:
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES)
 def test_features_files(e2e, source):
-    blob = torch.load(features_path(e2e, source), weights_only=False)
+    blob = torch.load(features_path(e2e, source), weights_only=True)
     f, meta = blob["features"], blob["meta"]
     parts = svm.protocol_data("digits", e2e["root"])
     for part, n in PARTS.items():
@@ -283,8 +283,8 @@ def test_cli_svm_features_from_the_configfile(e2e, tmp_path):
     rc = cli.main(["svm-features", "--source", "ali", "--run-dir", str(e2e["runs"]["ali"]), "--out", str(out),
                    "--configfile", str(SMOKE), "--data-root", str(e2e["root"]), "--device", "cpu"])
     assert rc == 0 and out.is_file()
-    got = torch.load(out, weights_only=False)
-    ref = torch.load(features_path(e2e, "ali"), weights_only=False)
+    got = torch.load(out, weights_only=True)
+    ref = torch.load(features_path(e2e, "ali"), weights_only=True)
     assert got["meta"]["feature_dim"] == 5_376
     for key, value in ref["features"].items():
         assert torch.allclose(got["features"][key].float(), value.float(), rtol=1e-5, atol=1e-5), key
@@ -296,8 +296,8 @@ def test_cli_svm_features_raw_with_settings_json(e2e, tmp_path):
     rc = cli.main(["svm-features", "--source", "raw", "--out", str(out), "--settings", json.dumps(e2e["settings"]),
                    "--data-root", str(e2e["root"]), "--device", "cpu"])
     assert rc == 0
-    got = torch.load(out, weights_only=False)
-    ref = torch.load(features_path(e2e, "raw"), weights_only=False)
+    got = torch.load(out, weights_only=True)
+    ref = torch.load(features_path(e2e, "raw"), weights_only=True)
     assert all(torch.equal(got["features"][k], v) for k, v in ref["features"].items())
 
 

@@ -90,7 +90,7 @@ def test_killed_run_resumes_bit_for_bit(tmp_path, model):
         run(spec, killed, checkpoint_every=10, stop_at=25)
     ckpt = killed / CHECKPOINT
     assert ckpt.exists()  # the checkpoint survives the kill
-    assert torch.load(ckpt, map_location="cpu", weights_only=False)["step"] == 20
+    assert torch.load(ckpt, map_location="cpu", weights_only=True)["step"] == 20
     assert not (killed / mx.RECORD).exists()  # no record: the job did not finish
 
     resumed = run(spec, killed, checkpoint_every=10)

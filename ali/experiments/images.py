@@ -21,7 +21,7 @@ from ali.data import catalog as image_data
 from ali.data.splits import PROTOCOLS, unsupervised_rows
 from ali.experiments.runs import load_trained, run_training
 from ali.models import build_model
-from ali.models.base import UPDATES, Model
+from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import conv
 from ali.nets.layers import init_normal_
 from ali.nets.specs import ArchSpec, arch_notes
@@ -69,8 +69,11 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     seeds = check_seeds(cfg, "images.seeds")
     update = get(cfg, "images.update", str, choices=UPDATES)
     likelihood = get(cfg, "images.vae_likelihood", str, choices=VAE_LIKELIHOODS)
-    amp = get(cfg, "images.amp", bool)
-    channels_last = get(cfg, "images.channels_last", bool)
+    amp = get(cfg, "images.amp", bool, default=False)  # older configs: amp true means bf16
+    step_options = {"precision": get(cfg, "images.precision", str, choices=PRECISIONS,
+                                     default="bf16" if amp else "fp32"),
+                    "channels_last": get(cfg, "images.channels_last", bool, default=False),
+                    "capture": get(cfg, "images.capture", str, choices=CAPTURE_MODES, default="auto")}
     specs = {}
     for dataset in datasets:
         ds = dataset_settings(cfg, dataset)
@@ -82,7 +85,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
             for seed in seeds:
                 spec = {"experiment": "images", "preset": get(cfg, "preset", str), "dataset": dataset,
                         "model": model, "seed": seed, **ds, "steps": ds["epochs"] * (n // ds["batch_size"]),
-                        "update": update, "init_std": arch.init_std, "amp": amp, "channels_last": channels_last,
+                        "update": update, "init_std": arch.init_std, **step_options,
                         "adam": {"lr": arch.lr, "beta1": arch.beta1, "beta2": arch.beta2, "convention": "torch"}}
                 if model == "vae":
                     spec["vae_likelihood"] = likelihood
@@ -94,24 +97,22 @@ def plan(cfg: Mapping) -> dict[str, dict]:
 def build(spec: Mapping) -> Model:
     """The model a spec describes, initialised N(0, init_std^2), with its optimisers."""
     arch: ArchSpec = spec_arch(spec)
-    name = spec["model"]
+    name, options = spec["model"], StepOptions.from_spec(spec)
     if name == "ali":
         model = build_model("ali", encoder=GaussianEncoder(conv.ConvEncoder(arch)), decoder=conv.ConvDecoder(arch),
                             discriminator=conv.JointConvDiscriminator(arch, joint=True), z_dim=arch.z_dim,
-                            update=spec["update"])
+                            update=spec["update"], options=options)
     elif name == "gan":
         model = build_model("gan", decoder=conv.ConvDecoder(arch), z_dim=arch.z_dim, update=spec["update"],
-                            discriminator=conv.JointConvDiscriminator(arch, joint=False))
+                            discriminator=conv.JointConvDiscriminator(arch, joint=False), options=options)
     elif name == "vae":
         model = build_model("vae", encoder=GaussianEncoder(conv.ConvEncoder(arch)), decoder=conv.ConvDecoder(arch),
-                            z_dim=arch.z_dim, likelihood=spec["vae_likelihood"])
+                            z_dim=arch.z_dim, likelihood=spec["vae_likelihood"], options=options)
     else:
         raise ValueError(f"unknown image model {name!r}")
     init_normal_(model, spec["init_std"])
-    if spec.get("channels_last"):
+    if options.channels_last:
         model = model.to(memory_format=torch.channels_last)
-        model.channels_last = True
-    model.amp = bool(spec.get("amp"))
     model.configure_optimizers(AdamConfig(**spec["adam"]))
     return model
 

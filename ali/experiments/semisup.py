@@ -23,7 +23,7 @@ from ali.data import catalog as image_data
 from ali.data.splits import balanced_subset
 from ali.experiments.runs import load_trained, read_record, run_training
 from ali.models import build_model
-from ali.models.base import UPDATES, Model
+from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import conv
 from ali.nets.layers import init_normal_
 from ali.nets.specs import arch_notes
@@ -48,6 +48,9 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         "unlabelled_weight": get(cfg, k + "unlabelled_weight", float, low=0.0),
         "polyak_rate": get(cfg, k + "polyak_rate", float, positive=True, high=1.0),
         "update": get(cfg, k + "update", str, choices=UPDATES),
+        "precision": get(cfg, k + "precision", str, choices=PRECISIONS, default="fp32"),
+        "channels_last": get(cfg, k + "channels_last", bool, default=False),
+        "capture": get(cfg, k + "capture", str, choices=CAPTURE_MODES, default="auto"),
     }
     specs = {}
     for dataset in get(cfg, k + "train", list):
@@ -80,7 +83,8 @@ def build(spec: Mapping) -> Model:
     arch = spec_arch(spec)
     kw = {"update": spec["update"], "n_classes": spec["n_classes"], "batch_size": spec["batch_size"],
           "seed": spec["seed"], "unlabelled_weight": spec["unlabelled_weight"], "polyak_rate": spec["polyak_rate"],
-          "schedule": (spec["steps_per_epoch"], spec["epochs"], spec["decay_epochs"])}
+          "schedule": (spec["steps_per_epoch"], spec["epochs"], spec["decay_epochs"]),
+          "options": StepOptions.from_spec(spec)}
     k = spec["n_classes"]
     if spec["model"] == "gan_fm":
         model = build_model("gan_fm", decoder=conv.ConvDecoder(arch), z_dim=arch.z_dim,
@@ -90,6 +94,8 @@ def build(spec: Mapping) -> Model:
                             decoder=conv.ConvDecoder(arch),
                             discriminator=conv.JointConvDiscriminator(arch, joint=True, n_out=k), **kw)
     init_normal_(model, spec["init_std"])
+    if model.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     model.configure_optimizers(AdamConfig(**spec["adam"]))
     return model
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ali.models.base import AdversarialModel, register
+from ali.models.base import AdversarialModel, StepOptions, register
 from ali.models.losses import ali_generator_loss, discriminator_loss
 
 
@@ -24,8 +24,8 @@ class ALI(AdversarialModel):
     name = "ali"
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, discriminator: nn.Module, z_dim: int,
-                 update: str = "simultaneous"):
-        super().__init__(update)
+                 update: str = "simultaneous", options: StepOptions | None = None):
+        super().__init__(update, options)
         self.encoder, self.decoder, self.discriminator, self.z_dim = encoder, decoder, discriminator, z_dim
 
     def g_parameters(self):

@@ -1,12 +1,17 @@
-"""What every model shares: optimisers, the update rules, and the registry.
+"""What every model shares: how its step runs (``StepOptions``), optimisers, the update rules, and the registry.
 
 A model is an ``nn.Module`` that owns its networks and optimisers and exposes
-``train_step(x) -> {name: loss}``; the one training loop (``ali.train``) needs nothing else.
+``train_step(x, **inputs) -> {name: loss}``; the one training loop (``ali.train``) needs nothing else.
+``inputs`` are the step's other tensors (``step_inputs``: the K+1 models' labelled batch), computed
+outside the step, so that a step is a pure function of its tensor inputs and can be captured in a
+CUDA graph.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -15,6 +20,71 @@ from torch import nn
 from ali.optim import AdamConfig, make_adam
 
 UPDATES = ("simultaneous", "alternating")
+PRECISIONS = ("fp32", "tf32", "bf16")
+CAPTURE_MODES = ("auto", "on", "off")
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """How a training step executes, fixed when the model is built.
+
+    precision: 'fp32' (IEEE fp32 matmuls and convolutions), 'tf32' (TF32 tensor cores for fp32
+    matmuls/convolutions, CUDA only) or 'bf16' (bf16 autocast of the forward pass, CUDA only).
+    channels_last: 4-d weights and image batches in NHWC layout. capture: run the whole step as one
+    CUDA graph ('auto': when the data is on a GPU). ``section`` is the config section the options
+    came from, named in errors.
+    """
+
+    precision: str = "fp32"
+    channels_last: bool = False
+    capture: str = "auto"
+    section: str = field(default="", compare=False)
+
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"{self.key('precision')} must be one of {list(PRECISIONS)}, got {self.precision!r}")
+        if self.capture not in CAPTURE_MODES:
+            raise ValueError(f"{self.key('capture')} must be one of {list(CAPTURE_MODES)}, got {self.capture!r}")
+
+    @classmethod
+    def from_spec(cls, spec: Mapping) -> StepOptions:
+        """The options a run spec names; an older spec's ``amp: true`` reads as bf16."""
+        precision = spec.get("precision", "bf16" if spec.get("amp") else "fp32")
+        return cls(precision, bool(spec.get("channels_last", False)), spec.get("capture", "auto"),
+                   section=spec.get("experiment", ""))
+
+    def key(self, name: str) -> str:
+        """The config key of option ``name``, for messages."""
+        return f"config key '{self.section}.{name}'" if self.section else f"step option {name!r}"
+
+    def check_device(self, device: torch.device) -> None:
+        """tf32, bf16 and capture 'on' need CUDA: anything else on another device is a clear error."""
+        if device.type == "cuda":
+            return
+        if self.precision != "fp32":
+            raise ValueError(f"{self.key('precision')} is {self.precision!r}, which needs a CUDA device; "
+                             f"training runs on {device.type}: set it to 'fp32' or train on a GPU")
+        if self.capture == "on":
+            raise ValueError(f"{self.key('capture')} is 'on', but CUDA graphs need a CUDA device; training runs on "
+                             f"{device.type}: set it to 'auto' or 'off'")
+
+    def captures(self, device: torch.device) -> bool:
+        """Whether the loop should capture the step on ``device``."""
+        return self.capture == "on" or (self.capture == "auto" and device.type == "cuda")
+
+
+@dataclass(frozen=True)
+class AdamKernel:
+    """Which Adam implementation steps the weights: PyTorch's default (CPU), fused CUDA kernels, and
+    capturable ones (the learning rate then lives in a device tensor, so a schedule can change it
+    between graph replays)."""
+
+    fused: bool = False
+    capturable: bool = False
+
+    @classmethod
+    def for_device(cls, device: torch.device, capture: bool) -> AdamKernel:
+        return cls(fused=True, capturable=capture) if device.type == "cuda" else cls()
 
 
 class Model(nn.Module):
@@ -22,23 +92,36 @@ class Model(nn.Module):
 
     name: ClassVar[str]
     has_encoder: ClassVar[bool] = True
+    loss_names: ClassVar[tuple[str, ...]]  # the keys of train_step's output, in order
 
-    def __init__(self) -> None:
+    def __init__(self, options: StepOptions | None = None) -> None:
         super().__init__()
+        self.options = options or StepOptions()
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.amp = False  # bf16 autocast of the forward pass on CUDA (an option, off by default)
-        self.channels_last = False  # the loop then feeds image batches in channels-last layout
+        self.adam: AdamConfig | None = None
+        self.adam_kernel = AdamKernel()
+
+    @property
+    def channels_last(self) -> bool:
+        return self.options.channels_last
 
     def autocast(self, x: torch.Tensor):
-        """bf16 autocast for the losses' forward pass when ``amp`` is on and x is on a GPU."""
-        return torch.autocast(device_type=x.device.type, dtype=torch.bfloat16,
-                              enabled=self.amp and x.device.type == "cuda")
+        """bf16 autocast for the forward pass when the precision is bf16 and x is on a GPU. No weight
+        cache during CUDA-graph capture (the cache would outlive the captured region)."""
+        if self.options.precision != "bf16" or x.device.type != "cuda":
+            return nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16,
+                              cache_enabled=not torch.cuda.is_current_stream_capturing())
 
-    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, x: torch.Tensor, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def step_inputs(self, step: int) -> dict[str, torch.Tensor]:
+        """The step's tensors besides the data batch, a pure function of the step index; none by default."""
+        return {}
+
     def on_step(self, step: int) -> None:
-        """Called by the training loop before each step with its index (resume-safe: no hidden state)."""
+        """Called by the loop before each step, outside the step (per-step schedules); a no-op by default."""
 
     # Evaluation interface (call under torch.no_grad() in eval mode).
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -50,12 +133,67 @@ class Model(nn.Module):
     def prior(self, n: int, device: torch.device | str = "cpu") -> torch.Tensor:
         return torch.randn(n, self.z_dim, device=device)
 
+    # Optimisers.
+    def optimized_parameters(self) -> dict[str, list[nn.Parameter]]:
+        """The parameters of each optimiser, by name."""
+        raise NotImplementedError
+
+    def configure_optimizers(self, adam: AdamConfig, kernel: AdamKernel | None = None) -> None:
+        """One Adam per entry of ``optimized_parameters``; build it after the model is on its device
+        when ``kernel`` is fused or capturable."""
+        self.adam, self.adam_kernel = adam, kernel or AdamKernel()
+        self.optimizers = {name: make_adam(params, adam, fused=self.adam_kernel.fused or None,
+                                           capturable=self.adam_kernel.capturable)
+                           for name, params in self.optimized_parameters().items()}
+
+    def use_adam_kernel(self, kernel: AdamKernel) -> None:
+        """Rebuild the optimisers with another Adam implementation (before any step: state is dropped)."""
+        if kernel != self.adam_kernel:
+            if self.adam is None:
+                raise RuntimeError(f"{self.name}: configure_optimizers was never called")
+            self.configure_optimizers(self.adam, kernel)
+
+    def set_learning_rate(self, lr: float) -> None:
+        """Every group's learning rate; a device-tensor rate is filled in place (no host sync, and a
+        captured step reads the new value)."""
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                if torch.is_tensor(group["lr"]):
+                    group["lr"].fill_(lr)
+                else:
+                    group["lr"] = lr
+
     def optimizer_state(self) -> dict:
         return {k: opt.state_dict() for k, opt in self.optimizers.items()}
 
     def load_optimizer_state(self, state: dict) -> None:
-        for k, opt in self.optimizers.items():
-            opt.load_state_dict(state[k])
+        """Saved moments, step counts and rates, run by this model's own Adam implementation: a
+        checkpoint from another device resumes with this device's kernels, and a device-tensor rate
+        stays the same tensor (a captured step holds it)."""
+        for name, opt in self.optimizers.items():
+            own = [{key: group[key] for key in _KERNEL_KEYS} for group in opt.param_groups]
+            opt.load_state_dict(state[name])
+            for group, kernel in zip(opt.param_groups, own):
+                _keep_kernel(opt, group, kernel)
+
+
+_KERNEL_KEYS = ("lr", "foreach", "fused", "capturable")
+
+
+def _keep_kernel(opt: torch.optim.Optimizer, group: dict, kernel: dict) -> None:
+    """Put back a loaded group's implementation flags and rate tensor (holding the saved rate), and
+    move its step counts where that implementation keeps them (fused/capturable: on the device)."""
+    saved_lr = float(group["lr"])
+    group.update(kernel)
+    if torch.is_tensor(kernel["lr"]):
+        kernel["lr"].fill_(saved_lr)
+    else:
+        group["lr"] = saved_lr
+    on_device = bool(group["fused"] or group["capturable"])
+    for p in group["params"]:
+        state = opt.state.get(p, {})
+        if torch.is_tensor(state.get("step")):
+            state["step"] = state["step"].to(p.device, torch.float32) if on_device else state["step"].cpu()
 
 
 class AdversarialModel(Model):
@@ -66,8 +204,10 @@ class AdversarialModel(Model):
     offered as a named option: D steps first, then a fresh forward pass for G's step.
     """
 
-    def __init__(self, update: str) -> None:
-        super().__init__()
+    loss_names = ("loss_d", "loss_g")
+
+    def __init__(self, update: str, options: StepOptions | None = None) -> None:
+        super().__init__(options)
         if update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
         self.update = update
@@ -78,29 +218,29 @@ class AdversarialModel(Model):
     def g_parameters(self) -> list[nn.Parameter]:
         raise NotImplementedError
 
-    def losses(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def optimized_parameters(self) -> dict[str, list[nn.Parameter]]:
+        return {"d": self.d_parameters(), "g": self.g_parameters()}
+
+    def losses(self, x: torch.Tensor, **inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(L_D, L_G) from one forward pass."""
         raise NotImplementedError
 
-    def configure_optimizers(self, adam: AdamConfig) -> None:
-        self.optimizers = {"d": make_adam(self.d_parameters(), adam), "g": make_adam(self.g_parameters(), adam)}
-
-    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, x: torch.Tensor, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         d_params, g_params = self.d_parameters(), self.g_parameters()
         if self.update == "simultaneous":
             with self.autocast(x):
-                loss_d, loss_g = self.losses(x)
+                loss_d, loss_g = self.losses(x, **inputs)
             _apply_grads(d_params, torch.autograd.grad(loss_d, d_params, retain_graph=True))
             _apply_grads(g_params, torch.autograd.grad(loss_g, g_params))
             self.optimizers["d"].step()
             self.optimizers["g"].step()
         else:
             with self.autocast(x):
-                loss_d, _ = self.losses(x)
+                loss_d, _ = self.losses(x, **inputs)
             _apply_grads(d_params, torch.autograd.grad(loss_d, d_params))
             self.optimizers["d"].step()
             with self.autocast(x):
-                _, loss_g = self.losses(x)
+                _, loss_g = self.losses(x, **inputs)
             _apply_grads(g_params, torch.autograd.grad(loss_g, g_params))
             self.optimizers["g"].step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
@@ -109,17 +249,19 @@ class AdversarialModel(Model):
 class SingleObjectiveModel(Model):
     """One loss, one optimiser over every trainable parameter."""
 
-    def loss(self, x: torch.Tensor) -> torch.Tensor:
+    loss_names = ("loss",)
+
+    def loss(self, x: torch.Tensor, **inputs: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def configure_optimizers(self, adam: AdamConfig) -> None:
-        self.optimizers = {"model": make_adam([p for p in self.parameters() if p.requires_grad], adam)}
+    def optimized_parameters(self) -> dict[str, list[nn.Parameter]]:
+        return {"model": [p for p in self.parameters() if p.requires_grad]}
 
-    def train_step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, x: torch.Tensor, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
         opt = self.optimizers["model"]
         opt.zero_grad(set_to_none=True)
         with self.autocast(x):
-            loss = self.loss(x)
+            loss = self.loss(x, **inputs)
         loss.backward()
         opt.step()
         return {"loss": loss.detach()}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ali.models.base import AdversarialModel, register
+from ali.models.base import AdversarialModel, StepOptions, register
 from ali.models.losses import discriminator_loss, gan_generator_loss
 
 
@@ -14,8 +14,9 @@ class GAN(AdversarialModel):
     name = "gan"
     has_encoder = False
 
-    def __init__(self, decoder: nn.Module, discriminator: nn.Module, z_dim: int, update: str = "simultaneous"):
-        super().__init__(update)
+    def __init__(self, decoder: nn.Module, discriminator: nn.Module, z_dim: int, update: str = "simultaneous",
+                 options: StepOptions | None = None):
+        super().__init__(update, options)
         self.decoder, self.discriminator, self.z_dim = decoder, discriminator, z_dim
 
     def g_parameters(self):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
-from ali.models.base import AdversarialModel, register
+from ali.models.base import AdversarialModel, StepOptions, register
 
 
 def kplus1_losses(logits_lab, labels, logits_unl, logits_fake) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,17 +40,22 @@ def linear_decay(step: int, steps_per_epoch: int, epochs: int, decay_epochs: int
 
 
 class KPlus1Model(AdversarialModel):
-    """What both K+1 models share: labelled batches, the learning-rate schedule, Polyak averaging."""
+    """What both K+1 models share: labelled batches, the learning-rate schedule, Polyak averaging.
+
+    The loop computes each step's labelled batch outside the step (``step_inputs``, a pure function
+    of (seed, step)) and sets the scheduled rate before it (``on_step``), so the step itself holds no
+    per-step Python state and can be captured in a CUDA graph.
+    """
 
     averaged: tuple[str, ...] = ("discriminator",)
 
     def __init__(self, update: str, n_classes: int, batch_size: int, seed: int, unlabelled_weight: float,
-                 polyak_rate: float, schedule: tuple[int, int, int]):
-        super().__init__(update)
+                 polyak_rate: float, schedule: tuple[int, int, int], options: StepOptions | None = None):
+        super().__init__(update, options)
         self.n_classes, self.batch_size, self.seed = n_classes, batch_size, seed
         self.unlabelled_weight, self.polyak_rate = unlabelled_weight, polyak_rate
         self.schedule = schedule  # (steps_per_epoch, epochs, decay_epochs)
-        self.step = 0
+        self.step = 0  # the step last given to on_step: only direct calls of losses() without inputs read it
         self.base_lr = 0.0
 
     def set_labelled(self, images: torch.Tensor, labels: torch.Tensor) -> None:
@@ -66,33 +71,48 @@ class KPlus1Model(AdversarialModel):
     def _averaged_params(self):
         return [(n, p) for n, p in self.named_parameters() if n.split(".")[0] in self.averaged]
 
-    def configure_optimizers(self, adam) -> None:
-        super().configure_optimizers(adam)
+    def configure_optimizers(self, adam, kernel=None) -> None:
+        super().configure_optimizers(adam, kernel)
         self.base_lr = adam.lr  # the schedule scales this; a resumed optimiser's decayed lr is overwritten
 
     def on_step(self, step: int) -> None:
         self.step = step
-        factor = linear_decay(step, *self.schedule)
-        for opt in self.optimizers.values():
-            for group in opt.param_groups:
-                group["lr"] = self.base_lr * factor
+        self.set_learning_rate(self.base_lr * linear_decay(step, *self.schedule))
 
-    def labelled_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step`` of an endless stream of permutations of the labelled set (improved-gan tiles
-        the labelled set the same way); a pure function of (seed, step), so resume needs no state."""
+    def step_inputs(self, step: int) -> dict[str, torch.Tensor]:
+        x_lab, y_lab = self.labelled_batch(step)
+        return {"x_lab": x_lab, "y_lab": y_lab}
+
+    def labelled_indices(self, step: int) -> torch.Tensor:
+        """Rows (CPU, (B,)) of batch ``step`` of an endless stream of permutations of the labelled set
+        (improved-gan tiles the labelled set the same way); a pure function of (seed, step)."""
         n, b = self.lab_x.shape[0], self.batch_size
-        q = torch.arange(self.step * b, (self.step + 1) * b)  # positions in the stream
+        q = torch.arange(step * b, (step + 1) * b)  # positions in the stream
         passes = q // n
         idx = torch.empty(b, dtype=torch.long)
         for k in passes.unique().tolist():
             perm = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed * 7_919 + k))
             sel = passes == k
             idx[sel] = perm[q[sel] % n]
-        idx = idx.to(self.lab_x.device)
-        return self.lab_x[idx].float().div_(255.0), self.lab_y[idx]
+        return idx
 
-    def train_step(self, x):
-        out = super().train_step(x)
+    def labelled_batch(self, step: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``step`` (default: the step last given to ``on_step``): images (B, C, H, W) as floats in
+        [0, 1] and labels (B,), on the model's device."""
+        idx = self.labelled_indices(self.step if step is None else step)
+        if self.lab_x.is_cuda:  # pinned and asynchronous: no host sync per step
+            idx = idx.pin_memory().to(self.lab_x.device, non_blocking=True)
+        x = self.lab_x[idx].float().div_(255.0)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x, self.lab_y[idx]
+
+    def _labelled(self, x_lab: torch.Tensor | None, y_lab: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step's labelled batch; a direct call without one gets the batch of the step last given to on_step."""
+        return (x_lab, y_lab) if x_lab is not None else self.labelled_batch()
+
+    def train_step(self, x, **inputs):
+        out = super().train_step(x, **inputs)
         with torch.no_grad():
             for name, p in self._averaged_params():
                 avg = getattr(self, _avg_name(name))
@@ -134,8 +154,8 @@ class GANFeatureMatching(KPlus1Model):
     def _features(self, x):
         return self.discriminator.features(x).flatten(1)  # D(x)'s last hidden layer (1x1 maps)
 
-    def losses(self, x):
-        x_lab, y_lab = self.labelled_batch()
+    def losses(self, x, x_lab=None, y_lab=None):
+        x_lab, y_lab = self._labelled(x_lab, y_lab)
         x_fake = self.decoder(torch.randn(x.shape[0], self.z_dim, device=x.device))
         # Separate calls, as improved-gan's separate get_output calls (D's BN sees each batch alone).
         loss_lab, loss_unl = kplus1_losses(self.discriminator(x_lab), y_lab, self.discriminator(x),
@@ -162,8 +182,8 @@ class ALIKPlus1(KPlus1Model):
     def g_parameters(self):
         return list(self.encoder.parameters()) + list(self.decoder.parameters())
 
-    def losses(self, x):
-        x_lab, y_lab = self.labelled_batch()
+    def losses(self, x, x_lab=None, y_lab=None):
+        x_lab, y_lab = self._labelled(x_lab, y_lab)
         z_lab, z_hat = self.encoder(x_lab), self.encoder(x)
         z = torch.randn(x.shape[0], self.z_dim, device=x.device)
         x_tilde = self.decoder(z)

@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from ali.models.base import SingleObjectiveModel, register
+from ali.models.base import SingleObjectiveModel, StepOptions, register
 from ali.models.losses import gaussian_kl_standard
 from ali.nets.stochastic import GaussianEncoder
 
@@ -21,8 +21,8 @@ class VAE(SingleObjectiveModel):
     name = "vae"
 
     def __init__(self, encoder: GaussianEncoder, decoder: torch.nn.Module, z_dim: int,
-                 likelihood_std: float | None = None, likelihood: str = "gaussian"):
-        super().__init__()
+                 likelihood_std: float | None = None, likelihood: str = "gaussian", options: StepOptions | None = None):
+        super().__init__(options)
         if likelihood not in ("gaussian", "bernoulli"):
             raise ValueError(f"likelihood must be 'gaussian' or 'bernoulli', got {likelihood!r}")
         if likelihood == "gaussian" and not (likelihood_std and likelihood_std > 0):
