@@ -7,6 +7,8 @@
 #   snakemake --cores 8 mixture                                              # the mixture experiment alone
 #   snakemake --cores 8 images                                               # every image run + figures
 
+import sys
+
 from snakemake.utils import min_version, validate
 
 min_version("9.0")
@@ -14,7 +16,14 @@ min_version("9.0")
 configfile: "config/paper.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except Exception as error:  # first the one line that names the key, then Snakemake's full report
+    from ali.config_errors import explain
+
+    if explain(error):
+        print(explain(error), file=sys.stderr)
+    raise
 
 
 include: "workflow/rules/common.smk"
@@ -22,6 +31,7 @@ include: "workflow/rules/mixture.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/svm.smk"
 include: "workflow/rules/semisup.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
