@@ -6,6 +6,7 @@
 #   snakemake --workflow-profile workflow/profiles/slurm results/mixture.csv # SLURM GPU nodes
 #   snakemake --cores 8 mixture                                              # the mixture experiment alone
 #   snakemake --cores 8 images                                               # every image run + figures
+#   snakemake --cores 8 results/report.html                                  # everything, then the report page
 
 import sys
 
@@ -42,6 +43,7 @@ rule all:
         f"{RESULTS}/table1.csv",
         f"{RESULTS}/table2.csv",
         f"{RESULTS}/semisup_runs.csv",
+        f"{RESULTS}/report.html",
 
 
 rule images:

@@ -46,3 +46,9 @@ PAPER_TABLE2 = {
     "ali_kplus1": {1000: (19.98, 0.89), 2000: (19.09, 0.44), 4000: (17.99, 1.62), 8000: (17.05, 1.49)},
     "gan_fm": {1000: (21.83, 2.01), 2000: (19.61, 2.09), 4000: (18.63, 2.32), 8000: (17.72, 1.82)},
 }
+
+# How many runs each published +/- is taken over, where the source says so (the report's verdicts turn
+# a std into a standard error with it). Table 1's K+1 rows and Table 2 do not say.
+PAPER_MIXTURE_N_RUNS = 10        # section 4.5: "Each model was trained 10 times"
+PACGAN_N_TRIALS = 10             # PacGAN's table: standard error over 10 trials
+PAPER_TABLE1_SVM_N_TRIALS = 100  # section 4.3: "measured for 100 different SVMs"
