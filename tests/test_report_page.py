@@ -8,6 +8,7 @@ values, every image is a data URI, and nothing points outside the file.
 
 from __future__ import annotations
 
+import base64
 import io
 import re
 from collections import Counter
@@ -240,9 +241,11 @@ def test_verdicts_cover_each_branch_the_preset_allows(built):
 
 def test_the_page_is_self_contained(built):
     _, results, html, page = built
-    pngs = list(results.glob("figure8*.png")) + list((results / "figures").glob("*.png"))
-    assert len(page.imgs) >= len(pngs)   # every figure, plus the curves and the paired-runs plot
     assert all(src.startswith("data:image/png;base64,") for src in page.imgs)
+    embedded = {base64.b64decode(src.split(",", 1)[1]) for src in page.imgs}
+    for png in list(results.glob("figure8*.png")) + list((results / "figures").glob("*.png")):
+        assert png.read_bytes() in embedded, png.name   # every figure the workflow drew
+    assert len(page.imgs) > len(embedded & {p.read_bytes() for p in results.rglob("*.png")})  # and curves
     assert all(link.startswith(("data:", "#")) for link in page.links), [lk[:40] for lk in page.links]
     assert not page.tags["script"] and not page.tags["link"] and not page.tags["iframe"]
     assert not re.search(r"url\(|@import|https?://", html.split("<body>")[0])   # the CSS fetches nothing
@@ -271,3 +274,30 @@ def test_main_writes_the_page(tmp_path):
     main(["--results", str(results), "--out", str(out)])
     assert out.read_text().startswith("<!DOCTYPE html>")
     assert "ALI, retrained: report (smoke preset)" in out.read_text()
+
+
+@pytest.mark.slow
+def test_the_workflow_plans_the_report_after_every_table_and_figure(tmp_path):
+    """A dry run of results/smoke/report.html in a fresh copy of the workflow (no results/)."""
+    import shutil
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    work = tmp_path / "repo"
+    work.mkdir()
+    for item in repo.iterdir():
+        if item.is_file():
+            shutil.copy2(item, work / item.name)
+    for name in ("workflow", "config"):
+        shutil.copytree(repo / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    res = subprocess.run([sys.executable, "-m", "snakemake", "results/smoke/report.html", "-n", "-p", "--cores", "2",
+                          "--configfile", "config/smoke.yaml"], cwd=work, capture_output=True, text=True, timeout=300)
+    text = res.stdout + res.stderr
+    assert res.returncode == 0, text[-3000:]
+    assert re.search(r"^\s*report\s+1$", text, flags=re.M)   # one report job in the job stats
+    inputs = re.search(r"rule report:\n\s+input: (.*)\n", text).group(1).split(", ")
+    for name in ("mixture.csv", "mixture_runs.csv", "figure8.png", "table1.csv", "table2.csv", "svm_trials.csv",
+                 "semisup_runs.csv", "figures/digits_ali_seed0_reconstructions.png"):
+        assert f"results/smoke/{name}" in inputs, name
+    assert "-m ali.report.page --results results/smoke --out results/smoke/report.html --preset smoke" in text

@@ -65,10 +65,11 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _panels(n: int, title: str):
+def _panels(n: int, title: str, width: float | None = None):
     cols = min(n, 3)
     rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(width or 4.6 * cols, 3.2 * rows), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=11)
@@ -108,7 +109,7 @@ def mixture_curves(results: Path) -> dict[str, bytes | None]:
     """Per protocol, ALI against GAN (modes, %HQ, losses), then the baselines' losses."""
     found = histories(results, MIXTURE_RUNS)
     out = {}
-    for protocol in sorted({p for p, _, _ in found}):
+    for protocol in sorted({p for p, _, _ in found}, key=lambda p: (p != "random", p)):  # the paper's first
         main = {f"{m} {r}": (m, f) for (p, m, r), f in found.items() if p == protocol and m in ("ali", "gan")}
         rest = {f"{m} {r}": (m, f) for (p, m, r), f in found.items() if p == protocol and m not in ("ali", "gan")}
         out[f"{protocol}: ALI against GAN"] = curves_figure(main, f"{protocol} protocol: ALI against GAN, every run")
@@ -144,7 +145,8 @@ def paired_runs_figure(runs: pd.DataFrame, metric: str = "modes") -> bytes | Non
     if sel.empty:
         return None
     protocols = sorted(sel["protocol"].unique())
-    fig, axes = _panels(len(protocols), f"random protocol: final {metric} of each paired run")
+    width = max(4.6, 0.75 * sel["run"].nunique() + 2)
+    fig, axes = _panels(len(protocols), f"random protocol: final {metric} of each paired run", width)
     for ax, protocol in zip(axes, protocols):
         pairs = sel[sel["protocol"] == protocol].pivot_table(index="run", columns="model", values=metric,
                                                              aggfunc="first")

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ali.report import curves
 from ali.report.comparisons import Comparison, all_comparisons, read_table
+from ali.report.reference import PAPER_MIXTURE_N_RUNS
 from ali.report.verdicts import PAPER_PRESET, TEST_STATEMENT, VERDICTS
 
 CSS = """
@@ -51,7 +52,8 @@ PAPER_FIGURES = {  # dataset -> the paper's figure of samples and reconstruction
     "tiny_imagenet": "Figure 5 (Tiny ImageNet; ours: Tiny ImageNet 200, our stand-in)",
 }
 FIGURE_KINDS = ("samples", "reconstructions", "interpolations")
-FIGURE_NAME = re.compile(r"(?P<dataset>.+)_(?P<model>[a-z0-9]+)_seed(?P<seed>\d+)_(?P<kind>" + "|".join(FIGURE_KINDS) + r")")
+FIGURE_NAME = re.compile(r"(?P<dataset>.+)_(?P<model>[a-z0-9]+)_seed(?P<seed>\d+)_(?P<kind>"
+                         + "|".join(FIGURE_KINDS) + ")")
 CAPTIONS = {
     "figure8": (
         "The paper's Figure 8 compares (a) ALI, (b) GAN with an encoder learned to reconstruct latent samples "
@@ -183,17 +185,22 @@ def curve_blocks(pngs: dict[str, bytes | None], where: str) -> str:
 
 def mixture_section(results: Path) -> str:
     out = ["<h2 id='mixture'>Mixture of 25 Gaussians (section 4.5, Figure 8)</h2>"]
-    figures = sorted(results.glob("figure8*.png"))
+    figures = {path.name: path.read_bytes() for path in sorted(results.glob("figure8*.png"))}
     if not figures:
         out.append(missing("no Figure 8 (the mixture experiment has not run)"))
-    for path in figures:
-        protocol = path.stem.removeprefix("figure8").lstrip("_") or "figure protocol (results/figure8.png)"
-        out.append(figure(path.read_bytes(), f"{path.name}: {protocol}. {CAPTIONS['figure8']}", path.name))
+    main = figures.pop("figure8.png", None)  # a copy of the figure protocol's own figure: shown once
+    if main is not None and main not in figures.values():
+        figures = {"figure8.png": main, **figures}
+    for name, png in figures.items():
+        also = " (also results/figure8.png)" if png == main and name != "figure8.png" else ""
+        protocol = name.removesuffix(".png").removeprefix("figure8").lstrip("_") or "the figure protocol"
+        out.append(figure(png, f"{name}{also}: protocol {protocol}. {CAPTIONS['figure8']}", name))
     out.append("<h3>Paired runs of the random protocol</h3>")
     paired = curves.paired_runs_figure(read_table(results / "mixture_runs.csv"))
     out.append(figure(paired, "ALI run i and GAN run i share lr, β1 and init std (paired draws). Bars: our final "
-                              "mode count of each run (10,000-sample evaluation); lines and bands: the paper's mean "
-                              "± std over its 10 runs of each model.", "paired runs")
+                              "mode count of each run (the paper's count, from mixture_runs.csv); lines and bands: "
+                              f"the paper's mean ± std over its {PAPER_MIXTURE_N_RUNS} runs of each model.",
+                      "paired runs")
                if paired is not None else missing("no random-protocol runs recorded"))
     out.append("<h3>Training curves</h3>")
     out.append(curve_blocks(curves.mixture_curves(results), "mixture/*/*/run*/"))
@@ -216,9 +223,15 @@ def image_caption(path: Path) -> str:
     return f"{ours} {text}"
 
 
+def figure_order(path: Path) -> tuple:
+    """Dataset, model, seed, then samples before reconstructions before interpolations."""
+    m = FIGURE_NAME.fullmatch(path.stem)
+    return (m["dataset"], m["model"], int(m["seed"]), FIGURE_KINDS.index(m["kind"])) if m else (path.stem,)
+
+
 def images_section(results: Path) -> str:
     out = ["<h2 id='images'>Images: samples, reconstructions, interpolations (Figures 2-6)</h2>"]
-    pngs = sorted((results / "figures").glob("*.png"))
+    pngs = sorted((results / "figures").glob("*.png"), key=figure_order)
     if not pngs:
         out.append(missing("no image figures (the image experiments have not run)"))
     out += [figure(p.read_bytes(), image_caption(p), p.name) for p in pngs]
