@@ -279,18 +279,12 @@ def test_main_writes_the_page(tmp_path):
 @pytest.mark.slow
 def test_the_workflow_plans_the_report_after_every_table_and_figure(tmp_path):
     """A dry run of results/smoke/report.html in a fresh copy of the workflow (no results/)."""
-    import shutil
     import subprocess
     import sys
 
-    repo = Path(__file__).resolve().parents[1]
-    work = tmp_path / "repo"
-    work.mkdir()
-    for item in repo.iterdir():
-        if item.is_file():
-            shutil.copy2(item, work / item.name)
-    for name in ("workflow", "config"):
-        shutil.copytree(repo / name, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+    from test_workflow_slurm import make_workdir   # moves to tests/conftest.py with test_workflow.py's
+
+    work = make_workdir(tmp_path / "repo")
     res = subprocess.run([sys.executable, "-m", "snakemake", "results/smoke/report.html", "-n", "-p", "--cores", "2",
                           "--configfile", "config/smoke.yaml"], cwd=work, capture_output=True, text=True, timeout=300)
     text = res.stdout + res.stderr
