@@ -6,6 +6,9 @@
 #   snakemake --workflow-profile workflow/profiles/slurm results/mixture.csv # SLURM GPU nodes
 #   snakemake --cores 8 mixture                                              # the mixture experiment alone
 #   snakemake --cores 8 images                                               # every image run + figures
+#   snakemake --cores 8 results/report.html                                  # everything, then the report page
+
+import sys
 
 from snakemake.utils import min_version, validate
 
@@ -14,7 +17,14 @@ min_version("9.0")
 configfile: "config/paper.yaml"
 
 
-validate(config, "workflow/schemas/config.schema.yaml")
+try:
+    validate(config, "workflow/schemas/config.schema.yaml")
+except Exception as error:  # first the one line that names the key, then Snakemake's full report
+    from ali.config_errors import explain
+
+    if explain(error):
+        print(explain(error), file=sys.stderr)
+    raise
 
 
 include: "workflow/rules/common.smk"
@@ -36,6 +46,7 @@ include: "workflow/rules/mixture.smk"
 include: "workflow/rules/images.smk"
 include: "workflow/rules/svm.smk"
 include: "workflow/rules/semisup.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:
@@ -46,6 +57,7 @@ rule all:
         f"{RESULTS}/table1.csv",
         f"{RESULTS}/table2.csv",
         f"{RESULTS}/semisup_runs.csv",
+        f"{RESULTS}/report.html",
 
 
 rule images:

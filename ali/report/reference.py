@@ -206,3 +206,10 @@ KPLUS1_POLYAK_BN = (
 )
 SVM_STD_NOTE = ("the paper's +/- 0.50 is numpy.std (ddof=0) over 100 SVMs, as the released script prints it; "
                 "our std columns are named for their ddof")
+
+
+# How many runs each published +/- is taken over, where the source says so (the report's verdicts turn
+# a std into a standard error with it), read from the records above. Table 1's K+1 rows and Table 2 do not say.
+PAPER_MIXTURE_N_RUNS = PUBLISHED["mixture.paper.ali.modes"].n_runs          # section 4.5: 10 runs per model
+PACGAN_N_TRIALS = PUBLISHED["mixture.pacgan.ali.strict_modes"].n_runs      # PacGAN: 10 trials
+PAPER_TABLE1_SVM_N_TRIALS = PUBLISHED["table1.svhn.l2svm.ali"].n_runs      # section 4.3: 100 SVMs

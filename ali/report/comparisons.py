@@ -1,0 +1,182 @@
+"""Every number the paper reports, beside ours: published values from ``reference.py`` only, ours from
+the tables the workflow writes (``mixture.csv``, ``table1.csv``, ``table2.csv``) only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ali.report.reference import (MIXTURE_REFERENCES, PACGAN_EPOCHS, PACGAN_N_TRIALS, PAPER_MIXTURE_N_RUNS,
+                                  PAPER_TABLE1_KPLUS1, PAPER_TABLE1_SVM, PAPER_TABLE1_SVM_N_TRIALS, PAPER_TABLE2)
+from ali.report.verdicts import CONSISTENT, DIFFERS, PAPER_PRESET, Ours, Published, verdict, z_score
+
+TABLE1_DATASET, TABLE2_DATASET = "svhn", "cifar10"  # the paper's datasets for Tables 1 and 2
+SOURCES = {
+    "paper": ("Dumoulin et al. (2017), §4.5, random hyperparameters", PAPER_MIXTURE_N_RUNS),
+    "pacgan": (f"Lin et al. (2018), PacGAN's re-run of the released code ({PACGAN_EPOCHS} epochs)", PACGAN_N_TRIALS),
+}
+METRIC_NAMES = {"modes": "modes (the paper's count)", "strict_modes": "modes (PacGAN's strict count)",
+                "hq_pct": "% high-quality samples", "reverse_kl": "reverse KL"}
+MODEL_NAMES = {"ali": "ALI", "gan": "GAN"}
+# Table 2's caption: "For ALI, error bars correspond to 3 times the standard deviation". GAN (FM)'s are
+# Salimans et al.'s, and the paper does not say what they are. Table 1 prints its K+1 ± without a word.
+TABLE2_CONVENTION = {"ali_kplus1": "3std"}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One published number, what it is, and ours beside it."""
+
+    key: str  # where ours comes from: "<table>|<selector>|...", e.g. "mixture.csv|random|ali|modes"
+    section: str
+    source: str
+    quantity: str
+    published: Published
+    published_extra: dict[str, float]  # further published numbers printed with it (min, max)
+    ours: Ours | None
+    ours_note: str  # where our number comes from: protocol / dataset, runs, diverged, min/max
+
+    @property
+    def verdict(self) -> str:
+        return verdict(self.ours, self.published)
+
+    @property
+    def z(self) -> float:
+        """The test statistic, only where the test is made (not for smoke presets or missing runs)."""
+        return z_score(self.ours, self.published) if self.verdict in (CONSISTENT, DIFFERS) else math.nan
+
+    def published_numbers(self) -> list[float]:
+        """Every published number this row prints (value, error, extras), for the page and its test."""
+        numbers = [self.published.value]
+        if self.published.error is not None:
+            numbers.append(self.published.error)
+        return numbers + list(self.published_extra.values())
+
+
+def _finite(x) -> float:
+    return float(x) if x is not None and pd.notna(x) else math.nan
+
+
+def _count(x) -> int:
+    return int(x) if x is not None and pd.notna(x) else 0
+
+
+def _pick(rows: pd.DataFrame, dataset: str | None = None) -> pd.Series | None:
+    """Our row for a published number: the paper's dataset; in a smoke preset, its stand-in dataset."""
+    if rows.empty:
+        return None
+    if dataset is None or "dataset" not in rows:
+        return rows.iloc[0]
+    same = rows[rows["dataset"] == dataset]
+    if len(same):
+        return same.iloc[0]
+    stand_in = rows[rows["preset"] != PAPER_PRESET]
+    return stand_in.iloc[0] if len(stand_in) else None
+
+
+# --------------------------------------------------------------------------------------------- mixture
+def mixture_comparisons(mixture: pd.DataFrame | None) -> list[Comparison]:
+    """Section 4.5's counts (random protocol) and PacGAN's re-run (fixed protocol), per model and metric."""
+    out = []
+    for kind, (source_key, reference) in MIXTURE_REFERENCES.items():
+        source, n_published = SOURCES[source_key]
+        for model, numbers in reference.items():
+            row = None
+            if mixture is not None and not mixture.empty:
+                rows = mixture[(mixture["protocol_kind"] == kind) & (mixture["model"] == model)]
+                named = rows[rows["protocol"] == kind]  # a protocol named for its kind first
+                row = _pick(named if len(named) else rows)
+            for metric in [k[: -len("_mean")] for k in numbers if k.endswith("_mean")]:
+                convention = "sem" if f"{metric}_sem" in numbers else "std"
+                published = Published(numbers[f"{metric}_mean"], numbers.get(f"{metric}_{convention}"), convention,
+                                      n_published)
+                extra = {k: numbers[f"{metric}_{k}"] for k in ("min", "max") if f"{metric}_{k}" in numbers}
+                out.append(Comparison(f"mixture.csv|{kind}|{model}|{metric}", "Mixture (section 4.5)", source,
+                                      f"{MODEL_NAMES.get(model, model)}: {METRIC_NAMES.get(metric, metric)}",
+                                      published, extra, *_mixture_ours(row, metric)))
+    return out
+
+
+def _mixture_ours(row: pd.Series | None, metric: str) -> tuple[Ours | None, str]:
+    if row is None:
+        return None, "no run"
+    n = _count(row.get("n_evaluated"))
+    ours = Ours(_finite(row.get(f"{metric}_mean")), _finite(row.get(f"{metric}_std")), n, str(row["preset"]))
+    note = (f"protocol {row['protocol']}: {_count(row.get('n_runs'))} runs, {_count(row.get('n_diverged'))} "
+            f"diverged, {n} evaluated; min {_finite(row.get(f'{metric}_min')):g}, "
+            f"max {_finite(row.get(f'{metric}_max')):g}")
+    return ours, note
+
+
+# --------------------------------------------------------------------------------------------- Table 1
+def table1_comparisons(table1: pd.DataFrame | None) -> list[Comparison]:
+    """Table 1 (SVHN, 1,000 labels): the L2-SVM rows (σ over 100 SVMs) and the K+1 rows."""
+    out = []
+    for method, reference in (("L2-SVM", PAPER_TABLE1_SVM), ("K+1", PAPER_TABLE1_KPLUS1)):
+        for model, ref in reference.items():
+            if method == "L2-SVM":
+                published = Published(ref["paper_error_pct"], ref.get("paper_error_std"), "std",
+                                      PAPER_TABLE1_SVM_N_TRIALS)
+            else:
+                published = Published(ref["paper_error_pct"], ref.get("paper_error_std"), "unstated")
+            row = None
+            if table1 is not None and not table1.empty:
+                row = _pick(table1[(table1["method"] == method) & (table1["model"] == model)], TABLE1_DATASET)
+            out.append(Comparison(f"table1.csv|{method}|{model}", "Table 1 (SVHN test error %)",
+                                  "Dumoulin et al. (2017), Table 1",
+                                  f"{ref['paper_model']} [ours: {model}]", published, {},
+                                  *_error_ours(row, method)))
+    return out
+
+
+def _error_ours(row: pd.Series | None, method: str) -> tuple[Ours | None, str]:
+    if row is None:
+        return None, "no run"
+    n = _count(row.get("n_trials")) - _count(row.get("n_diverged"))
+    what = "SVM trials" if method == "L2-SVM" else "seeds"
+    note = f"{row['dataset']}, {row.get('n_labelled', '')} labels: {n} {what}"
+    return Ours(_finite(row.get("error_pct_mean")), _finite(row.get("error_pct_std")), n, str(row["preset"])), note
+
+
+# --------------------------------------------------------------------------------------------- Table 2
+def table2_comparisons(table2: pd.DataFrame | None) -> list[Comparison]:
+    """Table 2 (CIFAR10): test error % per number of labels, ALI (3σ bars) and GAN (FM)."""
+    out = []
+    for model, by_labels in PAPER_TABLE2.items():
+        row = None
+        if table2 is not None and not table2.empty:
+            row = _pick(table2[table2["model"] == model], TABLE2_DATASET)
+        for n_labels, (value, bar) in by_labels.items():
+            published = Published(value, bar, TABLE2_CONVENTION.get(model, "unstated"))
+            out.append(Comparison(f"table2.csv|{model}|{n_labels}", "Table 2 (CIFAR10 test error %)",
+                                  "Dumoulin et al. (2017), Table 2",
+                                  f"{PAPER_TABLE1_KPLUS1[model]['paper_model']}, {n_labels} labels [ours: {model}]",
+                                  published, {}, *_table2_ours(row, n_labels)))
+    return out
+
+
+def _table2_ours(row: pd.Series | None, n_labels: int) -> tuple[Ours | None, str]:
+    if row is None or f"error_pct_mean_{n_labels}" not in row or pd.isna(row.get(f"n_seeds_{n_labels}")):
+        return None, "no run" if row is None else f"{row['dataset']}: no run with {n_labels} labels"
+    n = _count(row[f"n_seeds_{n_labels}"]) - _count(row.get(f"n_diverged_{n_labels}"))
+    ours = Ours(_finite(row[f"error_pct_mean_{n_labels}"]), _finite(row.get(f"error_pct_std_{n_labels}")), n,
+                str(row["preset"]))
+    return ours, f"{row['dataset']}, {n_labels} labels: {n} seeds"
+
+
+# ---------------------------------------------------------------------------------------------- all
+def read_table(path: Path) -> pd.DataFrame | None:
+    """A table the workflow wrote, or None when that part has not run."""
+    return pd.read_csv(path) if Path(path).exists() else None
+
+
+def all_comparisons(results: Path) -> list[Comparison]:
+    """Every published number, in the paper's order: the mixture, Table 1, Table 2."""
+    results = Path(results)
+    return (mixture_comparisons(read_table(results / "mixture.csv"))
+            + table1_comparisons(read_table(results / "table1.csv"))
+            + table2_comparisons(read_table(results / "table2.csv")))

@@ -1,0 +1,117 @@
+"""Whether our number agrees with a published one: a computed verdict, never a typed one.
+
+The test (stated once, here and on the report page): a two-sided z-test on the difference between
+our mean and the published value, with the combined standard error
+``sqrt(se_ours**2 + se_published**2)``; ``|z| <= Z_THRESHOLD`` (2, about a 95% band) is "consistent",
+anything else "differs".
+
+How a published error becomes a standard error (``Published.standard_error``):
+- ``sem``: a standard error already; used as is.
+- ``std``: a standard deviation over ``n`` runs; ``std / sqrt(n)``. Where the source does not say
+  ``n``, the std itself is used as the standard error (wider, so the test is more lenient) and the
+  page says so.
+- ``3std``: three standard deviations (Table 2's error bars); divided by 3, then as ``std``.
+- ``unstated``: the source prints a ± without saying what it is; used as a standard error, and the
+  page says so.
+- no error printed: 0 (only our own standard error counts), and the page says so.
+
+Ours: the sample std (ddof=1) over our ``n`` runs, divided by ``sqrt(n)``.
+
+Before any test: no run of ours (or fewer than 2, so no standard error) is "not run at this scale";
+a preset other than ``paper`` is "smoke: not comparable" whatever its numbers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+Z_THRESHOLD = 2.0
+PAPER_PRESET = "paper"
+
+CONSISTENT = "consistent"
+DIFFERS = "differs"
+NOT_RUN = "not run at this scale"
+SMOKE = "smoke: not comparable"
+VERDICTS = (CONSISTENT, DIFFERS, NOT_RUN, SMOKE)
+
+TEST_STATEMENT = (
+    f"Two-sided z-test on (ours − published) with the combined standard error "
+    f"√(SE_ours² + SE_published²): |z| ≤ {Z_THRESHOLD:g} is “{CONSISTENT}”, otherwise “{DIFFERS}”. "
+    f"SE_ours = sample std (ddof=1) / √n over our runs. A published σ over n runs becomes σ/√n; "
+    f"a 3σ bar is divided by 3 first; where the source gives no n, or does not say what its ± is, "
+    f"the ± (or σ) is used as the standard error itself; no printed error counts as 0. "
+    f"Fewer than 2 runs of ours: “{NOT_RUN}”. Any preset other than “{PAPER_PRESET}”: “{SMOKE}”."
+)
+
+CONVENTIONS = ("sem", "std", "3std", "unstated")
+
+
+@dataclass(frozen=True)
+class Published:
+    """A published number with its error as printed and what that error is."""
+
+    value: float
+    error: float | None  # as printed; None where the source prints no error
+    convention: str  # one of CONVENTIONS
+    n: int | None = None  # runs/trials the error is over, where the source says
+
+    def __post_init__(self):
+        if self.convention not in CONVENTIONS:
+            raise ValueError(f"error convention {self.convention!r} is not one of {CONVENTIONS}")
+
+    def standard_error(self) -> float:
+        """The published error as a standard error of the published mean (see the module docstring)."""
+        if self.error is None:
+            return 0.0
+        sigma = self.error / 3.0 if self.convention == "3std" else self.error
+        if self.convention in ("std", "3std") and self.n:
+            return sigma / math.sqrt(self.n)
+        return sigma
+
+    def describe(self) -> str:
+        """How the error was read, in words, for the page."""
+        if self.error is None:
+            return "no error printed: SE 0"
+        n = f" over {self.n}" if self.n else ""
+        if self.convention == "sem":
+            return f"± is a standard error{n}"
+        if self.convention == "unstated":
+            return "± not defined by the source: used as the SE"
+        bar = "3σ bar" if self.convention == "3std" else "σ"
+        if self.n:
+            return f"{bar}{n}: SE = σ/√{self.n}"
+        return f"{bar}, n not stated: σ used as the SE"
+
+
+@dataclass(frozen=True)
+class Ours:
+    """Our mean and sample std (ddof=1) over ``n`` runs of one preset."""
+
+    mean: float
+    std: float
+    n: int
+    preset: str
+
+    def standard_error(self) -> float:
+        return self.std / math.sqrt(self.n) if self.n > 1 else math.nan
+
+
+def z_score(ours: Ours, published: Published) -> float:
+    """(ours − published) / combined SE; ±inf for a difference with no error on either side."""
+    se = math.hypot(ours.standard_error(), published.standard_error())
+    diff = ours.mean - published.value
+    if se == 0:
+        return 0.0 if diff == 0 else math.copysign(math.inf, diff)
+    return diff / se
+
+
+def verdict(ours: Ours | None, published: Published) -> str:
+    """One of VERDICTS, computed from the numbers (see the module docstring for the order of checks)."""
+    if ours is None or ours.n < 1 or not math.isfinite(ours.mean):
+        return NOT_RUN
+    if ours.preset != PAPER_PRESET:
+        return SMOKE
+    if ours.n < 2 or not math.isfinite(ours.std):
+        return NOT_RUN
+    return CONSISTENT if abs(z_score(ours, published)) <= Z_THRESHOLD else DIFFERS
