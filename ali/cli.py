@@ -95,12 +95,13 @@ def _runs_from_args(args) -> list[tuple[dict, Path]]:
     return [(plan[k], Path(args.out[0]) / k) for k in keys]
 
 
-def _settings_from_args(args, exp) -> dict:
+def _settings_from_args(args, source) -> dict:
+    """--settings JSON, else ``source.settings`` (an experiment's or a report's) of --configfile, else none."""
     from ali.config import load_config
 
     if args.settings:
         return json.loads(args.settings)
-    return exp.settings(load_config(args.configfile)) if args.configfile else {}
+    return source.settings(load_config(args.configfile)) if args.configfile else {}
 
 
 def cmd_plan(args) -> None:
@@ -163,9 +164,9 @@ def cmd_evaluate(args) -> None:
 def cmd_report(args) -> None:
     from ali.experiments.base import all_reports
 
-    exp, _ = all_reports()[args.name]
+    report = all_reports()[args.name]
     outputs = {name: paths[0] for name, paths in _named_paths(args.outputs).items()}
-    exp.report(args.name)(_context(args).inputs, outputs, _settings_from_args(args, exp), _context(args))
+    report.run(_context(args).inputs, outputs, _settings_from_args(args, report), _context(args))
 
 
 def cmd_download(args) -> None:
@@ -241,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("report", help="tables and figures from runs", formatter_class=raw,
                        description="Turns runs into tables (one tidy row per run, then group-bys with the "
                                    "published numbers beside ours) and figures. Reports:\n" + "\n".join(
-                                       f"  {name:<15} {help_}" for name, (_, help_) in reports.items()))
+                                       f"  {name:<15} {r.help}" for name, r in reports.items()))
     s.add_argument("name", choices=list(reports), help="which report")
     s.add_argument("--in", dest="inputs", nargs="*", default=[], metavar="NAME=PATH",
                    help="inputs by name; a name may repeat (runs=DIR, metrics=FILE, best=FILE, baselines=DIR, "

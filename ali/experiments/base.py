@@ -125,11 +125,26 @@ def experiment(name: str) -> Experiment:
     return EXPERIMENTS[name]
 
 
-def all_reports() -> dict[str, tuple[Experiment, str]]:
-    """Every report of every experiment: name -> (experiment, help)."""
-    import ali.experiments  # noqa: F401
+@dataclass(frozen=True)
+class Report:
+    """A named report: what it does, and where its settings come from in a config."""
 
-    return {name: (exp, help_) for exp in EXPERIMENTS.values() for name, (_, help_) in exp.reports.items()}
+    run: ReportFn
+    help: str
+    settings: Callable[[Mapping], dict]
+
+
+def all_reports() -> dict[str, Report]:
+    """Every report: each experiment's, and the suite's report page."""
+    import ali.experiments  # noqa: F401
+    from ali.report.page import report_page
+
+    reports = {name: Report(exp.report(name), help_, exp.settings) for exp in EXPERIMENTS.values()
+               for name, (_, help_) in exp.reports.items()}
+    reports["page"] = Report(report_page, "report.html: every published number beside ours with a computed "
+                                          "verdict, the figures, training curves and provenance (--in results=DIR)",
+                             lambda cfg: {"preset": get(cfg, "preset", str)})
+    return reports
 
 
 def plan_all(cfg: Mapping) -> dict[str, dict]:

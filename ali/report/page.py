@@ -311,5 +311,10 @@ def main(argv: list[str] | None = None) -> None:
     write_report(args.results, args.out, args.preset)
 
 
+def report_page(inputs: dict, outputs: dict, settings: dict, ctx) -> None:
+    """``ali report page --in results=DIR --out page=FILE [--settings '{"preset": "smoke"}']``."""
+    write_report(Path(inputs["results"][0]), Path(outputs["page"]), settings.get("preset"))
+
+
 if __name__ == "__main__":
     main()

@@ -7,6 +7,8 @@ import json
 import os
 import sys
 
+from snakemake_interface_executor_plugins.settings import DeploymentMethod
+
 from ali.config import results_dir
 from ali.data.images import DATASETS
 from ali.experiments import mixture as mx
@@ -16,9 +18,11 @@ RESULTS = results_dir(config)
 PRESET = config["preset"]
 DATA = config["data_dir"]
 ENV = "../../environment.yml"  # every rule's software environment (snakemake --sdm conda)
-# Every shell command gets $ALI: the package's CLI run by the interpreter that runs Snakemake (so no
-# PATH set-up is needed), after bash's strict mode (Snakemake's own default prefix).
-shell.prefix(f"set -euo pipefail; ALI='{sys.executable} -m ali'; ")
+# Every shell command gets $ALI: the package's CLI, after bash's strict mode (Snakemake's own default
+# prefix). Under --sdm conda it is the job environment's python (environment.yml); otherwise the
+# interpreter that runs Snakemake, so no PATH set-up is needed.
+USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+shell.prefix(f"set -euo pipefail; ALI='{'python' if USE_CONDA else sys.executable} -m ali'; ")
 
 MIXTURE, IMAGES, SVM_EXP, SEMISUP = (experiment(n) for n in ("mixture", "images", "svm", "semisup"))
 MIX_PLAN, IMG_PLAN, SVM_PLAN, SSL_PLAN = (e.plan(config) for e in (MIXTURE, IMAGES, SVM_EXP, SEMISUP))

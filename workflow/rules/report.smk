@@ -17,14 +17,12 @@ rule report:
     input:
         REPORT_INPUTS,
     params:
-        python=sys.executable,
-        results=lambda w, output: os.path.dirname(output[0]),
-        preset=PRESET,
+        results=lambda w, output: run_dir(output[0]),
+        settings=as_json({"preset": PRESET}),
     log:
         f"{RESULTS}/logs/report.log",
     localrule: True
     conda:
-        "../../environment.yml"
+        ENV
     shell:
-        "{params.python} -m ali.report.page --results {params.results} --out {output} --preset {params.preset} "
-        "2> {log}"
+        "$ALI report page --in results={params.results} --out page={output} --settings {params.settings:q} 2> {log}"
