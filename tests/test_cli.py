@@ -4,28 +4,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO, SMOKE
 
 from ali.cli import build_parser, main
 from ali.config import load_config
-from ali.experiments import images
 from ali.experiments import mixture as mx
-from ali.experiments import semisup
+from ali.experiments.base import EXPERIMENTS, all_reports, experiment, plan_all
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "config" / "smoke.yaml"
-SUBCOMMANDS = ("plan", "train", "evaluate", "best", "mixture-report", "figure8", "download", "image-figures",
-               "svm-features", "svm-trials", "table1", "semisup-evaluate", "semisup-report")
+SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ali", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=120)
+
+
+def help_text(command: str, capsys) -> str:
+    """``ali COMMAND --help`` in-process (the parser `python -m ali` builds; a subprocess costs a torch import)."""
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    return capsys.readouterr().out
 
 
 def test_top_level_help_describes_the_suite_and_lists_every_command():
@@ -37,22 +43,51 @@ def test_top_level_help_describes_the_suite_and_lists_every_command():
 
 
 @pytest.mark.parametrize("command,words", [
-    ("plan", ["--configfile", "--json"]),
-    ("train", ["--spec", "--out", "--device", "--checkpoint-every"]),
-    ("evaluate", ["--run-dir", "--out", "--eval"]),
-    ("best", ["--metrics", "--out"]),
-    ("mixture-report", ["--run-dirs", "--out-runs", "--out-table"]),
-    ("figure8", ["--best", "--baselines", "--out"]),
+    ("plan", ["--configfile", "--json", "--experiment"]),
+    ("train", ["--spec", "--out", "--run", "--in", "--device", "--checkpoint-every", "--data-root"]),
+    ("evaluate", ["--run-dir", "--out", "--settings", "--configfile", "--device"]),
+    ("report", ["--in", "--out", "NAME=PATH", "--settings", "--configfile", "--data-root"]),
+    ("download", ["--root", "--flag"]),
 ])
 def test_each_subcommand_help_exits_zero_and_lists_its_options(command, words, capsys):
-    # In-process (the same parser `python -m ali` builds): a subprocess per command costs a torch import.
-    with pytest.raises(SystemExit) as exit_:
-        main([command, "--help"])
-    assert exit_.value.code == 0
-    out = capsys.readouterr().out
+    out = help_text(command, capsys)
     assert out.startswith(f"usage: ali {command}")
     for word in words:
         assert word in out, word
+
+
+def described(text: str, name: str) -> bool:
+    """Whether a help text has a line that starts (after indentation) with ``name`` and a description."""
+    return re.search(rf"^\s+{re.escape(name)}\s+\S", text, flags=re.M) is not None
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate"])
+def test_train_and_evaluate_help_describe_every_experiment(command, capsys):
+    out = help_text(command, capsys)
+    assert len(EXPERIMENTS) == 4
+    missing = [name for name in EXPERIMENTS if not described(out, name)]
+    assert not missing, f"`ali {command} --help` says nothing of {missing}"
+
+
+def test_report_help_names_every_report_with_its_help(capsys):
+    out = help_text("report", capsys)
+    flat = " ".join(out.split())
+    reports = all_reports()
+    assert reports
+    for name, report in reports.items():
+        assert described(out, name), name
+        assert f"{name} {' '.join(report.help.split())}" in flat, name  # the registry's one-line help beside it
+        assert callable(report.run), name
+    for exp in EXPERIMENTS.values():  # every experiment's reports, each naming a method it has
+        assert set(exp.reports) <= set(reports)
+        assert all(callable(exp.report(name)) for name in exp.reports)
+    choices = re.search(r"\{([\w,-]+)\}", out).group(1).split(",")
+    assert sorted(choices) == sorted(reports)
+
+
+def test_plan_experiment_choices_are_the_registry(capsys):
+    out = help_text("plan", capsys)
+    assert re.search(r"--experiment \{([\w,]+)\}", out).group(1).split(",") == sorted(EXPERIMENTS)
 
 
 def _summaries() -> dict[str, str]:
@@ -86,24 +121,35 @@ def test_no_command_is_an_error():
 def test_plan_lists_every_run_of_the_smoke_preset():
     out = ali("plan", "--configfile", str(SMOKE))
     assert out.returncode == 0, out.stderr
-    mixture_specs = mx.plan(load_config(SMOKE))
-    assert len(mixture_specs) == 14  # 2 protocols x (2 runs x {ali, gan} + inverse, posthoc, vae)
-    image_specs = images.plan(load_config(SMOKE))
+    cfg = load_config(SMOKE)
+    mixture_specs = experiment("mixture").plan(cfg)
+    # random and fixed: 2 runs x {ali, gan} + inverse, posthoc, vae; pacgan: 2 runs x {ali, gan}, no baselines
+    assert len(mixture_specs) == 7 + 7 + 4
+    image_specs = experiment("images").plan(cfg)
     assert list(image_specs) == ["digits/ali/seed0", "digits/gan/seed0", "digits/vae/seed0"]
-    semisup_specs = semisup.plan(load_config(SMOKE))
+    semisup_specs = experiment("semisup").plan(cfg)
     assert sorted(semisup_specs) == sorted(f"digits/{m}/labels{n}/seed0" for m in ("ali_kplus1", "gan_fm")
                                            for n in (50, 100))
-    specs = {**mixture_specs, **image_specs, **semisup_specs}
+    svm_specs = experiment("svm").plan(cfg)
+    assert list(svm_specs) == [f"svm/digits/{s}" for s in ("ali", "vae", "gan", "raw")]
+    specs = plan_all(cfg)
+    assert specs == {**mixture_specs, **image_specs, **semisup_specs, **svm_specs}
+    assert {s["experiment"] for s in specs.values()} == set(EXPERIMENTS)
     lines = out.stdout.splitlines()
     assert len(lines) == 1 + len(specs)
     listed = [line.split()[0] for line in lines[1:]]
     assert listed == list(specs)
     fixed = next(line for line in lines if line.startswith("fixed/ali/run0"))
     assert "(0.2, 0.999)" in fixed and "1200" in fixed  # PyTorch betas; 6 epochs x 200 steps
+    pacgan = next(line for line in lines if line.startswith("pacgan/gan/run1"))
+    assert "(0.2, 0.999)" in pacgan and "2400" in pacgan  # the protocol's own 12 epochs x 200 steps
 
     as_json = ali("plan", "--configfile", str(SMOKE), "--json")
     assert as_json.returncode == 0
-    assert set(json.loads(as_json.stdout)) == set(specs)
+    assert json.loads(as_json.stdout) == json.loads(json.dumps(specs))
+
+    only = ali("plan", "--configfile", str(SMOKE), "--experiment", "svm")
+    assert only.returncode == 0 and [line.split()[0] for line in only.stdout.splitlines()[1:]] == list(svm_specs)
 
 
 def test_train_with_an_unknown_run_fails_with_a_message(tmp_path):

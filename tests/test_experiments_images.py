@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import PAPER, SMOKE
 from PIL import Image
 
 from ali import cli
@@ -29,29 +30,8 @@ from ali.optim import AdamConfig
 from ali.report import image_figures as figs
 from ali.train import CHECKPOINT, as_model_input, seed_everything, train
 
-REPO = Path(__file__).resolve().parents[1]
-PAPER = REPO / "config" / "paper.yaml"
-SMOKE = REPO / "config" / "smoke.yaml"
 MODELS = ("ali", "gan", "vae")
 PAD, TILE = 1, 32  # image_figures saves with padding 1; every image here is 3x32x32
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """One thread, as `ali train` and `ali image-figures` use by default: the runs' timings then hold up
-    on a loaded machine (several threads spin-wait for each other there). Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    """`ali train` and `ali image-figures` set torch's thread count; give it back after each test."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
@@ -270,6 +250,7 @@ def test_build_takes_precision_from_spec_and_autocast_stays_off_on_cpu(smoke_pla
 
 def test_config_amp_true_without_precision_plans_bf16(smoke_cfg):
     cfg = _set(copy.deepcopy(smoke_cfg), "images.amp", True)
+    del cfg["images"]["precision"]  # an older config: amp, and no precision key
     assert {s["precision"] for s in im.plan(cfg).values()} == {"bf16"}
 
 
@@ -498,23 +479,29 @@ def test_cli_train_with_a_spec(tmp_path, smoke_plan, capsys):
     assert "done" in capsys.readouterr().err
 
 
-def test_cli_image_figures_samples(tmp_path, tiny_runs):
+def figure_settings(smoke_cfg, **values) -> str:
+    """The figures' settings as the workflow passes them (--settings JSON), with ``values`` changed."""
+    return json.dumps({**im.figure_settings(smoke_cfg), **values})
+
+
+def test_cli_report_image_figures_samples(tmp_path, tiny_runs, smoke_cfg):
     run_dir, _, _ = tiny_runs["gan"]
-    rc = cli.main(["image-figures", "--kind", "samples", "--run-dir", str(run_dir), "--out-dir", str(tmp_path),
-                   "--n-samples", "20"])
+    out = tmp_path / "digits_gan_seed0_samples.png"
+    rc = cli.main(["report", "image-figures", "--in", f"run={run_dir}", "--out", f"samples={out}",
+                   "--settings", figure_settings(smoke_cfg, n_samples=20)])
     assert rc == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["digits_gan_seed0_samples.png"]
-    assert Image.open(tmp_path / "digits_gan_seed0_samples.png").size == grid_size(20, 10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [out.name]
+    assert Image.open(out).size == grid_size(20, 10)
 
 
 @pytest.mark.parametrize("model", ["ali", "vae"])
-def test_cli_image_figures_inference(tmp_path, tiny_runs, model):
+def test_cli_report_image_figures_inference(tmp_path, tiny_runs, smoke_cfg, model):
     run_dir, _, _ = tiny_runs[model]
-    rc = cli.main(["image-figures", "--kind", "inference", "--run-dir", str(run_dir), "--out-dir", str(tmp_path),
-                   "--data-root", str(tmp_path / "data"), "--n-reconstructions", "5", "--n-interpolations", "2",
-                   "--interpolation-steps", "3"])
-    assert rc == 0
     recon, interp = f"digits_{model}_seed0_reconstructions.png", f"digits_{model}_seed0_interpolations.png"
+    settings = figure_settings(smoke_cfg, n_reconstructions=5, n_interpolations=2, interpolation_steps=3)
+    rc = cli.main(["report", "image-figures", "--in", f"run={run_dir}", "--out", f"reconstructions={tmp_path / recon}",
+                   f"interpolations={tmp_path / interp}", "--data-root", str(tmp_path / "data"), "--settings", settings])
+    assert rc == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted([interp, recon])
     png = read_png(tmp_path / recon)
     assert (png.shape[1], png.shape[0]) == grid_size(10, 10)
@@ -528,11 +515,14 @@ def test_cli_image_figures_inference(tmp_path, tiny_runs, model):
         assert np.abs(tile(png, r, 4).astype(int) - held_out[7 + r].astype(int)).max() <= 1
 
 
-def test_cli_image_figures_inference_on_a_gan_says_it_has_no_encoder(tmp_path, tiny_runs):
+def test_cli_report_image_figures_inference_on_a_gan_exits_2_saying_it_has_no_encoder(tmp_path, tiny_runs,
+                                                                                        smoke_cfg, capsys):
     run_dir, _, _ = tiny_runs["gan"]
-    with pytest.raises(SystemExit) as exc:
-        cli.main(["image-figures", "--kind", "inference", "--run-dir", str(run_dir), "--out-dir", str(tmp_path)])
-    assert "no encoder" in str(exc.value.code)
+    rc = cli.main(["report", "image-figures", "--in", f"run={run_dir}", "--out", f"reconstructions={tmp_path / 'r.png'}",
+                   f"interpolations={tmp_path / 'i.png'}", "--settings", figure_settings(smoke_cfg)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "no encoder" in err and "Traceback" not in err
     assert not any(tmp_path.iterdir())
 
 

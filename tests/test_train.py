@@ -10,6 +10,7 @@ import copy
 import json
 from pathlib import Path
 
+import conftest
 import pytest
 import torch
 
@@ -19,15 +20,9 @@ from ali.models.ali import ALI
 from ali.report.tables import mixture_summary, runs_frame
 from ali.train import CHECKPOINT, CheckpointError
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = load_config(REPO / "config" / "smoke.yaml")
+SMOKE = load_config(conftest.SMOKE)
 PLAN = mx.plan(SMOKE)
 EVAL = {**mx.eval_settings(SMOKE), "n_samples": 1000, "n_strict_samples": 500, "mmd_samples": 200}
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 def small_spec(model: str = "ali", protocol: str = "fixed", steps: int = 30) -> dict:
@@ -162,7 +157,7 @@ def test_absurd_learning_rate_is_recorded_as_diverged_and_tabulated(tmp_path):
     run(good, tmp_path / "good")
     (tmp_path / "good" / mx.METRICS).write_text(json.dumps(mx.evaluate_run(tmp_path / "good", EVAL)))
 
-    runs = runs_frame([tmp_path / "bad", tmp_path / "good"])
+    runs = runs_frame([tmp_path / "bad", tmp_path / "good"], sort=["protocol", "model", "run"])
     assert len(runs) == 2
     row = runs[runs["lr"] == 1e6].iloc[0]
     assert bool(row["diverged"]) and row["status"] == "diverged"
