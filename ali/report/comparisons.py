@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from ali.report import reference as ref
 from ali.report.reference import (MIXTURE_REFERENCES, PACGAN_EPOCHS, PACGAN_N_TRIALS, PAPER_MIXTURE_N_RUNS,
-                                  PAPER_TABLE1_KPLUS1, PAPER_TABLE1_SVM, PAPER_TABLE1_SVM_N_TRIALS, PAPER_TABLE2)
+                                  PAPER_TABLE1_KPLUS1, PAPER_TABLE1_SVM, PAPER_TABLE2, PUBLISHED)
 from ali.report.verdicts import CONSISTENT, DIFFERS, PAPER_PRESET, Ours, Published, verdict, z_score
 
 TABLE1_DATASET, TABLE2_DATASET = "svhn", "cifar10"  # the paper's datasets for Tables 1 and 2
@@ -22,9 +23,17 @@ SOURCES = {
 METRIC_NAMES = {"modes": "modes (the paper's count)", "strict_modes": "modes (PacGAN's strict count)",
                 "hq_pct": "% high-quality samples", "reverse_kl": "reverse KL"}
 MODEL_NAMES = {"ali": "ALI", "gan": "GAN"}
-# Table 2's caption: "For ALI, error bars correspond to 3 times the standard deviation". GAN (FM)'s are
-# Salimans et al.'s, and the paper does not say what they are. Table 1 prints its K+1 ± without a word.
-TABLE2_CONVENTION = {"ali_kplus1": "3std"}
+# reference.py says what each published error is; the verdict's test needs only its statistical kind.
+VERDICT_CONVENTION = {ref.SEM: "sem", ref.SIGMA_3: "3std", ref.STD_DDOF0_TRIALS: "std", ref.UNSTATED: "unstated",
+                      ref.NO_ERROR: "unstated"}
+TABLE1_KEYS = {"L2-SVM": {"ali": "table1.svhn.l2svm.ali", "gan": "table1.svhn.l2svm.dcgan"},
+               "K+1": {"ali_kplus1": "table1.svhn.kplus1.ali", "gan_fm": "table1.svhn.kplus1.gan_fm"}}
+
+
+def published(key: str) -> Published:
+    """The verdict's view of ``reference.PUBLISHED[key]``: value, error, its kind and n, all from there."""
+    rec = PUBLISHED[key]
+    return Published(rec.value, rec.error, VERDICT_CONVENTION[rec.convention], rec.n_runs)
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ def mixture_comparisons(mixture: pd.DataFrame | None) -> list[Comparison]:
     """Section 4.5's counts (random protocol) and PacGAN's re-run (fixed protocol), per model and metric."""
     out = []
     for kind, (source_key, reference) in MIXTURE_REFERENCES.items():
-        source, n_published = SOURCES[source_key]
+        source, _ = SOURCES[source_key]
         for model, numbers in reference.items():
             row = None
             if mixture is not None and not mixture.empty:
@@ -91,13 +100,11 @@ def mixture_comparisons(mixture: pd.DataFrame | None) -> list[Comparison]:
                 named = rows[rows["protocol"] == kind]  # a protocol named for its kind first
                 row = _pick(named if len(named) else rows)
             for metric in [k[: -len("_mean")] for k in numbers if k.endswith("_mean")]:
-                convention = "sem" if f"{metric}_sem" in numbers else "std"
-                published = Published(numbers[f"{metric}_mean"], numbers.get(f"{metric}_{convention}"), convention,
-                                      n_published)
+                record = published(f"mixture.{source_key}.{model}.{metric}")
                 extra = {k: numbers[f"{metric}_{k}"] for k in ("min", "max") if f"{metric}_{k}" in numbers}
                 out.append(Comparison(f"mixture.csv|{kind}|{model}|{metric}", "Mixture (section 4.5)", source,
                                       f"{MODEL_NAMES.get(model, model)}: {METRIC_NAMES.get(metric, metric)}",
-                                      published, extra, *_mixture_ours(row, metric)))
+                                      record, extra, *_mixture_ours(row, metric)))
     return out
 
 
@@ -117,18 +124,14 @@ def table1_comparisons(table1: pd.DataFrame | None) -> list[Comparison]:
     """Table 1 (SVHN, 1,000 labels): the L2-SVM rows (σ over 100 SVMs) and the K+1 rows."""
     out = []
     for method, reference in (("L2-SVM", PAPER_TABLE1_SVM), ("K+1", PAPER_TABLE1_KPLUS1)):
-        for model, ref in reference.items():
-            if method == "L2-SVM":
-                published = Published(ref["paper_error_pct"], ref.get("paper_error_std"), "std",
-                                      PAPER_TABLE1_SVM_N_TRIALS)
-            else:
-                published = Published(ref["paper_error_pct"], ref.get("paper_error_std"), "unstated")
+        for model, view in reference.items():
+            record = published(TABLE1_KEYS[method][model])
             row = None
             if table1 is not None and not table1.empty:
                 row = _pick(table1[(table1["method"] == method) & (table1["model"] == model)], TABLE1_DATASET)
             out.append(Comparison(f"table1.csv|{method}|{model}", "Table 1 (SVHN test error %)",
                                   "Dumoulin et al. (2017), Table 1",
-                                  f"{ref['paper_model']} [ours: {model}]", published, {},
+                                  f"{view['paper_model']} [ours: {model}]", record, {},
                                   *_error_ours(row, method)))
     return out
 
@@ -150,12 +153,12 @@ def table2_comparisons(table2: pd.DataFrame | None) -> list[Comparison]:
         row = None
         if table2 is not None and not table2.empty:
             row = _pick(table2[table2["model"] == model], TABLE2_DATASET)
-        for n_labels, (value, bar) in by_labels.items():
-            published = Published(value, bar, TABLE2_CONVENTION.get(model, "unstated"))
+        for n_labels in by_labels:
+            record = published(f"table2.cifar10.{model}.{n_labels}")
             out.append(Comparison(f"table2.csv|{model}|{n_labels}", "Table 2 (CIFAR10 test error %)",
                                   "Dumoulin et al. (2017), Table 2",
                                   f"{PAPER_TABLE1_KPLUS1[model]['paper_model']}, {n_labels} labels [ours: {model}]",
-                                  published, {}, *_table2_ours(row, n_labels)))
+                                  record, {}, *_table2_ours(row, n_labels)))
     return out
 
 
