@@ -13,6 +13,8 @@ from ali.report.reference import MIXTURE_REFERENCES, PACGAN_EPOCHS
 from ali.experiments.mixture import RUN_METRICS
 
 from ali.eval.svm import released_std
+from ali.report.comparisons import published
+from ali.report.verdicts import TEST_STATEMENT, Ours, verdict
 from ali.report.reference import GAN_FM_ROW, SVM_STD_NOTE
 
 COVERAGE_COUNTS = ("modes", "strict_modes")
@@ -104,6 +106,11 @@ def mixture_summary(runs: pd.DataFrame) -> pd.DataFrame:
         source, ref = MIXTURE_REFERENCES.get(row["protocol_kind"], ("", {}))
         for key, value in ref.get(model, {}).items():
             row[f"{source}_{key}"] = value
+        for metric in [k[: -len("_mean")] for k in ref.get(model, {}) if k.endswith("_mean")]:
+            ours = Ours(row[f"{metric}_mean"], row[f"{metric}_std"], row["n_evaluated"], row["preset"])
+            row[f"{source}_{metric}_verdict"] = verdict(ours, published(f"mixture.{source}.{model}.{metric}"))
+        if model in ref:
+            row["verdict_test"] = TEST_STATEMENT
         if source == "pacgan" and model in ref:
             row["pacgan_epochs"] = PACGAN_EPOCHS
         row["std_convention"] = ("ours: sample std (ddof=1) and standard error over evaluated runs; "
