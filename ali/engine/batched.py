@@ -9,12 +9,12 @@ Activations are feature-major, ``(R, features, B)``, so that no layer needs a co
   are stored piece-major (``piece_major``): unit j's piece k at row ``k*out + j`` rather than the solo's
   ``j*pieces + k``, so the max runs over the outermost feature axis (contiguous slabs, a fast backward).
 The networks are read off the solo modules (``compile_net``), so the solo code stays the reference.
-On CPU a run's numbers do not depend on the group it trains in (``tests/test_engine.py``).
+On one CPU thread a run's numbers do not depend on the group it trains in (``tests/test_engine.py``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -24,9 +24,9 @@ from torch import Tensor, nn
 from ali.models.base import AdversarialModel
 from ali.nets.layers import BN_EPS, BN_MOMENTUM, Maxout
 
-# A multiple of every CPU vector loop's stride (AVX-512: 2 x 16 floats). Elementwise transcendental
-# ops (softplus's exp/log1p, pow) round differently in the vector loop and in its scalar tail, so they
-# run on rows padded to LANES: each run's elements then meet the same lanes whatever the group size.
+# A multiple of every CPU vector loop's stride (AVX-512: 2 x 16 floats). Softplus's exp/log1p round
+# differently in the vector loop and in its scalar tail, so it runs on rows padded to LANES: each run's
+# elements then meet the same lanes whatever the group size.
 LANES = 64
 
 Params = Mapping[str, Tensor]  # solo state-dict name -> (R, *solo shape)
@@ -131,11 +131,10 @@ def run_net(layers: Sequence[Layer], h: Tensor, params: Params, stats: Params, t
     return h
 
 
-def lane_aligned(fn: Callable[..., Tensor], *rows: Tensor) -> Tensor:
-    """``fn`` (elementwise) on (..., n) tensors zero-padded to a multiple of LANES along the last dim."""
-    n = rows[0].shape[-1]
-    pad = -n % LANES
-    return fn(*(F.pad(x, (0, pad)) for x in rows))[..., :n]
+def lane_aligned_softplus(x: Tensor) -> Tensor:
+    """``F.softplus`` of x (..., n), computed on rows zero-padded to a multiple of LANES."""
+    n = x.shape[-1]
+    return F.softplus(F.pad(x, (0, -n % LANES)))[..., :n]
 
 
 def adversarial_losses(logit_real: Tensor, logit_fake: Tensor, model: str) -> tuple[Tensor, Tensor]:
@@ -145,7 +144,7 @@ def adversarial_losses(logit_real: Tensor, logit_fake: Tensor, model: str) -> tu
     softplus(fake); ALI's L_G = softplus(real) + softplus(-fake); the GAN's L_G = softplus(-fake).
     """
     signed = torch.stack([-logit_real, logit_fake, logit_real, -logit_fake], dim=1)  # (R, 4, B)
-    terms = lane_aligned(F.softplus, signed).mean(dim=-1)                              # (R, 4): batch means
+    terms = lane_aligned_softplus(signed).mean(dim=-1)                                 # (R, 4): batch means
     loss_d = terms[:, 0] + terms[:, 1]
     loss_g = terms[:, 2] + terms[:, 3] if model == "ali" else terms[:, 3]
     return loss_d, loss_g
