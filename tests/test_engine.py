@@ -221,7 +221,7 @@ def test_the_step_never_syncs_with_the_host(monkeypatch):
     group()
     group()
     monkeypatch.undo()
-    assert int(group.step) == 2
+    assert int(group.step_count) == 2
 
 
 # ------------------------------------------------------------------------------------- CUDA-graph runner

@@ -16,11 +16,12 @@ update rule; seeds, learning rates, betas and init std may differ. What a run's 
   (``ali.experiments.runs.run_training``) builds them, stacked;
 - noise: the run's own ``torch.Generator`` (``ali.engine.step.noise_seed``), drawn in the solo order;
 - data order: ``ali.train.epoch_permutation(seed, epoch, n)``, as the solo loop.
-So a run trained alone (a group of 1) or in any group ends with the same numbers (CPU; tested).
+So a run trained alone (a group of 1) or in any group ends with the same numbers (CPU, one thread;
+tested; with more threads MKL may split a gemm's sums differently for different group sizes).
 
 Each run directory then holds what the solo path writes (``model.pt`` loadable into
 ``mixture.build(spec)``, ``spec.json``, ``record.json`` with the same keys plus ``engine``,
-``group_size``, ``group_members``, ``precision``) and ``history.csv`` (``ali.history``). While training,
+``group_size``, ``group_members``, ``precision``; ``wall_time_s`` is the group's) and ``history.csv`` (``ali.history``). While training,
 one atomic group checkpoint (default ``<first run dir>/group_checkpoint.pt``) makes the group
 resumable: a rerun ends bit-identically (CPU) to an uninterrupted run.
 """
@@ -54,7 +55,8 @@ CHECKPOINT_FORMAT = "ali-engine-group-1"
 CAPTURE_MODES = ("auto", "on", "off")
 PRECISIONS = ("fp32", "tf32", "bf16")
 SHARED_KEYS = ("experiment", "model", "nets", "data", "batch_size", "steps", "update")
-HISTORY_COLUMNS = ("loss_d", "loss_g", "modes", "hq_pct")
+LOSSES = ("loss_d", "loss_g")
+HISTORY_COLUMNS = (*LOSSES, "modes", "hq_pct")
 # The training curve's coverage: OUR CHOICE of a cheap probe, the strict metric's sample size and HQ radius.
 EVAL_SAMPLES, EVAL_SEED, HQ_STDS = 2500, 0, 3.0
 
@@ -190,7 +192,7 @@ def write_rows(group: GroupStep, book: LogBook, histories: list[History], specs:
     for r, history in enumerate(histories):
         if not book.logged[r]:
             continue
-        row = {"loss_d": float(means[r, 0]), "loss_g": float(means[r, 1])}
+        row = dict(zip(LOSSES, means[r].tolist()))
         if alive[r]:
             book.last_losses[r] = means[r]
             if samples is not None:
@@ -225,7 +227,6 @@ def train_group(specs: Sequence[Mapping], run_dirs: Sequence[Path], *, device: s
         d.mkdir(parents=True, exist_ok=True)
     ckpt_path = Path(checkpoint) if checkpoint is not None else run_dirs[0] / GROUP_CHECKPOINT
     ghash, members = group_hash(specs), [run_key(s) for s in specs]
-    prov = provenance(dev)
 
     group = build_group(specs, dev, bf16=precision == "bf16")
     start, elapsed, resumed, host = 0, 0.0, None, None
@@ -268,26 +269,30 @@ def train_group(specs: Sequence[Mapping], run_dirs: Sequence[Path], *, device: s
         bar.close()
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
 
-    wall_s = wall()
-    first_bad = group.first_bad.cpu()
-    records = []
-    for r, (spec, run_dir) in enumerate(zip(specs, run_dirs)):
-        bad = int(first_bad[r]) or None
-        model = mx.build(spec)  # the solo module: model.pt must load into it
-        model.load_state_dict(group.run_state_dict(r))
-        torch.save(model.state_dict(), run_dir / MODEL_FILE)
-        (run_dir / SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
-        losses = book.last_losses[r]
-        record = {"spec": spec, "config_hash": config_hash(spec), "run_dir": str(run_dir), "provenance": prov,
-                  "status": "diverged" if bad else "ok", "steps_done": bad or step, "diverged": bad is not None,
-                  "diverged_by_step": bad, "wall_time_s": wall_s, "resumed_from_step": resumed,
-                  "final_losses": {} if math.isnan(losses[0]) else {"loss_d": float(losses[0]), "loss_g": float(losses[1])},
-                  "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "engine": runner.engine,
-                  "group_size": len(specs), "group_members": members, "precision": precision,
-                  "group_checkpoint": str(ckpt_path)}
-        write_record(run_dir, record)
-        records.append(record)
-    return records
+    meta = {"wall_time_s": wall(), "resumed_from_step": resumed, "engine": runner.engine, "group_size": len(specs),
+            "group_members": members, "precision": precision, "group_checkpoint": str(ckpt_path),
+            "provenance": provenance(dev)}
+    return [write_run(group, r, spec, run_dir, book, step, meta) for r, (spec, run_dir) in enumerate(zip(specs, run_dirs))]
+
+
+def write_run(group: GroupStep, r: int, spec: dict, run_dir: Path, book: LogBook, step: int, meta: dict) -> dict:
+    """Run r's ``model.pt``, ``spec.json`` and ``record.json``, as ``runs.run_training`` writes them.
+
+    The record has the solo record's keys plus ``engine``, ``group_size``, ``group_members``,
+    ``precision`` and ``group_checkpoint``; ``wall_time_s`` is the whole group's.
+    """
+    bad = int(group.first_bad[r]) or None
+    model = mx.build(spec)  # the solo module: model.pt must load into it
+    model.load_state_dict(group.run_state_dict(r))
+    torch.save(model.state_dict(), run_dir / MODEL_FILE)
+    (run_dir / SPEC).write_text(json.dumps(spec, indent=2, sort_keys=True))
+    losses = book.last_losses[r].tolist()
+    record = {"spec": spec, "config_hash": config_hash(spec), "run_dir": str(run_dir),
+              "status": "diverged" if bad else "ok", "steps_done": bad or step, "diverged": bad is not None,
+              "diverged_by_step": bad, "final_losses": {} if math.isnan(losses[0]) else dict(zip(LOSSES, losses)),
+              "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **meta}
+    write_record(run_dir, record)
+    return record
 
 
 def _progress_losses(book: LogBook) -> dict[str, float]:

@@ -38,7 +38,7 @@ def noise_seed(seed: int) -> int:
 
 
 class GroupStep:
-    """The group's training state and its step; ``step()`` advances every run by one minibatch."""
+    """The group's training state; calling it advances every run by one minibatch."""
 
     def __init__(self, model: BatchedAdversary, d: Player, g: Player, stats: dict[str, Tensor],
                  count_names: Sequence[str], data: Tensor, seeds: Sequence[int], batch_size: int, update: str,
@@ -54,7 +54,7 @@ class GroupStep:
         self.perms = torch.empty(r, data.shape[0], dtype=torch.long, device=dev)   # (R, n): this epoch's orders
         self.perm_epoch = -1
         self.offsets = torch.arange(batch_size, device=dev)
-        self.step = torch.zeros((), dtype=torch.long, device=dev)                  # steps taken by the group
+        self.step_count = torch.zeros((), dtype=torch.long, device=dev)            # steps taken by the group
         self.alive = torch.ones(r, dtype=torch.bool, device=dev)
         self.first_bad = torch.zeros(r, dtype=torch.long, device=dev)              # 0: never non-finite
         self.bn_batches = torch.zeros(r, dtype=torch.long, device=dev)             # num_batches_tracked per run
@@ -71,7 +71,7 @@ class GroupStep:
 
     def batch(self) -> Tensor:
         """This step's minibatch per run, (R, x_dim, B)."""
-        pos = self.step % self.steps_per_epoch
+        pos = self.step_count % self.steps_per_epoch
         rows = self.perms.index_select(1, pos * self.batch_size + self.offsets)  # (R, B)
         return self.data[rows].transpose(1, 2)
 
@@ -128,9 +128,9 @@ class GroupStep:
         self.bn_batches.add_(ok.long() * forwards)
         losses = torch.stack([loss_d, loss_g], dim=1).float()  # (R, 2)
         self.loss_sums.add_(torch.where(self.alive.unsqueeze(1), losses, 0.0))  # a run's non-finite step shows as nan
-        self.first_bad.copy_(torch.where(self.alive & ~ok, self.step + 1, self.first_bad))
+        self.first_bad.copy_(torch.where(self.alive & ~ok, self.step_count + 1, self.first_bad))
         self.alive.copy_(ok)
-        self.step.add_(1)
+        self.step_count.add_(1)
 
     # ------------------------------------------------------------------------------ evaluation
     @torch.no_grad()
@@ -150,7 +150,7 @@ class GroupStep:
     def state_dict(self) -> dict:
         """Everything a resumed group needs, as CPU tensors (loadable with weights_only=True)."""
         state = {"d": self.d.adam.state_dict(), "g": self.g.adam.state_dict(), "stats": dict(self.stats),
-                 "step": self.step, "alive": self.alive, "first_bad": self.first_bad, "bn_batches": self.bn_batches,
+                 "step_count": self.step_count, "alive": self.alive, "first_bad": self.first_bad, "bn_batches": self.bn_batches,
                  "loss_sums": self.loss_sums, "generators": torch.stack([gen.get_state() for gen in self.generators])}
         return _to_cpu(state)
 
@@ -160,7 +160,7 @@ class GroupStep:
         self.g.adam.load_state_dict(state["g"])
         for name, s in self.stats.items():
             s.copy_(state["stats"][name])
-        for name in ("step", "alive", "first_bad", "bn_batches", "loss_sums"):
+        for name in ("step_count", "alive", "first_bad", "bn_batches", "loss_sums"):
             getattr(self, name).copy_(state[name])
         for gen, gen_state in zip(self.generators, state["generators"], strict=True):
             gen.set_state(gen_state.clone())
