@@ -93,21 +93,22 @@ def batch_norm(h: Tensor, weight: Tensor, bias: Tensor, running_mean: Tensor, ru
 class _MaxOverPieces(torch.autograd.Function):
     """``amax`` over dim 1 with amax's exact gradient, (grad / number of maxima) at each maximum.
 
-    PyTorch's amax backward counts the maxima through an int64 copy of the whole mask and multiplies
-    by a bool tensor; this does the same arithmetic on a float mask, at a fraction of the memory traffic.
+    PyTorch's amax backward rebuilds the mask and counts it (through an int64 copy) on every backward
+    pass; the step backpropagates through D twice (L_D, then L_G), so here the mask and count are made
+    once, in the forward pass. The arithmetic is amax's: mask * (grad / count).
     """
 
     @staticmethod
     def forward(ctx, h: Tensor) -> Tensor:  # h (R, pieces, out, B)
         y = h.amax(dim=1)
-        ctx.save_for_backward(h, y)
+        is_max = (h == y.unsqueeze(1)).to(h.dtype)                 # (R, pieces, out, B): 1 at the maxima
+        ctx.save_for_backward(is_max, is_max.sum(dim=1))           # and their count (R, out, B)
         return y
 
     @staticmethod
     def backward(ctx, grad: Tensor) -> Tensor:
-        h, y = ctx.saved_tensors
-        is_max = (h == y.unsqueeze(1)).to(grad.dtype)                      # (R, pieces, out, B): 1 at maxima
-        return is_max.mul_((grad / is_max.sum(dim=1)).unsqueeze(1))
+        is_max, count = ctx.saved_tensors
+        return is_max * (grad / count).unsqueeze(1)
 
 
 def maxout(h: Tensor, pieces: int) -> Tensor:
