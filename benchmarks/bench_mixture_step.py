@@ -149,9 +149,9 @@ def main() -> None:
           f"measured now) = {flops / peak_flops * 1e3:.2f} ms; {state_bytes / 1e6:.1f} MB state traffic / "
           f"{bandwidth / 1e9:.1f} GB/s (256 MB copy, measured now) = {state_bytes / bandwidth * 1e3:.2f} ms")
     print(f"{'configuration':<40} {'run-steps/s':>11} {'vs group 1':>10} {'vs solo':>8} {'% of floor':>10}")
-    for name, *_ in configs:
-        print(f"{name:<40} {rate[name]:>11.2f} {rate[name] / g1_rate:>10.2f} {rate[name] / solo_rate:>8.2f} "
-              f"{100 * rate[name] * floor_s:>9.1f}%")
+    for name, _, threads, _ in configs:  # the floor is for --threads; another thread count gets none
+        floor = f"{100 * rate[name] * floor_s:>9.1f}%" if threads == args.threads else f"{'-':>10}"
+        print(f"{name:<40} {rate[name]:>11.2f} {rate[name] / g1_rate:>10.2f} {rate[name] / solo_rate:>8.2f} {floor}")
     if device.type == "cpu":
         target = rate["engine eager, group of 10, 2 threads"] / (2 * solo_rate)
         print(f"2-core target: group of 10 on 2 threads / (10 separate 1-thread runs on 2 cores, "
