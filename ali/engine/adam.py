@@ -4,8 +4,8 @@ The state is three (R, P) tensors (parameters, first and second moments) and a s
 Each run's step is one call of the fused kernel that ``torch.optim.Adam(fused=True)`` calls
 (``torch._fused_adam_``; eps 1e-8, no weight decay, no amsgrad, bias correction from the run's own
 step count) on that run's rows: one pass over its memory, where the unfused single-tensor update makes
-about seven and a batched re-statement with per-run (R, 1) hyperparameter columns made about thirty
-(measured: ``benchmarks/bench_mixture_step.py``). ``tests/test_engine.py`` checks it bit for bit
+about seven, and a batched re-statement with per-run (R, 1) hyperparameter columns (tried first) made
+about thirty and was slower per run than separate solo optimisers. ``tests/test_engine.py`` checks it bit for bit
 against ``torch.optim.Adam(fused=True)``. The kernel's ``found_inf`` flag (the AMP skip-step) freezes a
 run without a host sync: its parameters, moments and step count stay as they were. The launches grow
 as R per player and step; inside a CUDA graph they cost no host time.
