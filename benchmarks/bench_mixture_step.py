@@ -1,13 +1,17 @@
-"""Speed of one mixture training step, as ratios measured in one run.
+"""Speed of the mixture's training step: the run-batched engine against separate runs, in one process.
 
-    python benchmarks/bench_mixture_step.py [--steps 300] [--device cpu]
+    python benchmarks/bench_mixture_step.py [--model ali] [--steps 4] [--repeats 3] [--device cpu]
+                                            [--sizes 1 10 20 40] [--threads 1]
 
-Compares, for the paper-scale ALI and GAN on the 25-mode mixture (batch 100):
-- the released code's simultaneous update (one forward pass, two gradients) against the
-  alternating deviation (two forward passes);
-- the joint discriminator called once on the concatenated q- and p-pairs against two calls;
-- 1 CPU thread against all of them (the workflow runs one thread per job, many jobs at once).
-Prints steps/s for each and every ratio against the default configuration.
+For the paper-scale networks (batch 100) it prints run-steps/s (steps/s x runs in the group) of
+- the plain eager PyTorch step of one solo model (``mixture.build(spec).train_step``),
+- the engine's group of R runs, eager, for each R in --sizes (and captured as a CUDA graph on CUDA),
+each as a ratio against the engine's eager group of 1 and against the plain solo step; medians of
+--repeats round-robin rounds, so a burst of load elsewhere hits every configuration. Each row also
+shows the floor a run-step is measured against: max(FLOPs / peak FLOP/s, state bytes / bandwidth),
+with the peak (a large matmul) and the bandwidth (a large copy) measured in this run on this device.
+Then the 2-core target: a group of 10 on 2 threads against 10 separate 1-thread runs on 2 cores
+(estimated as 2 x the solo 1-thread rate), and the cost of the training curve's evaluation.
 """
 
 from __future__ import annotations
@@ -15,74 +19,162 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
+from torch import nn
 
 from ali.config import load_config
+from ali.engine.capture import StepRunner
+from ali.engine.group import EVAL_SAMPLES, build_group, coverage
+from ali.engine.step import GroupStep
 from ali.experiments import mixture as mx
-from ali.models import ali as ali_module
-from ali.models.losses import ali_generator_loss, discriminator_loss
+from ali.train import seed_everything
+
+BYTES_PER_PARAM = 11 * 4  # fused Adam reads p, g, m, v and writes p, m, v; 3 gemms read w; backward writes g
 
 
-def _two_call_losses(self, x):
-    """ALI's losses with D called separately on each side (what batching replaces)."""
-    z_hat = self.encoder(x)
-    z = torch.randn(x.shape[0], self.z_dim, device=x.device)
-    x_tilde = self.decoder(z)
-    logit_q, logit_p = self.discriminator(x, z_hat), self.discriminator(x_tilde, z)
-    return discriminator_loss(logit_q, logit_p), ali_generator_loss(logit_q, logit_p)
-
-
-def steps_per_second(spec: dict, steps: int, device: torch.device, two_calls: bool = False) -> float:
-    torch.manual_seed(0)
-    model = mx.build(spec).to(device).train()
-    if two_calls:
-        model.losses = _two_call_losses.__get__(model)
-    x, _ = mx.train_set(mx.MixtureSpec(**{**spec["data"], "grid": tuple(spec["data"]["grid"])}))
-    data = torch.from_numpy(x).to(device)
-    batches = [data[i * 100:(i + 1) * 100] for i in range(50)]
-    for b in batches[:10]:  # warm-up
-        model.train_step(b)
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], None], n: int, device: torch.device) -> float:
+    """Seconds per call of ``fn`` over ``n`` calls, after one untimed call."""
+    fn()
+    sync(device)
     t0 = time.perf_counter()
-    for i in range(steps):
-        model.train_step(batches[i % len(batches)])
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return steps / (time.perf_counter() - t0)
+    for _ in range(n):
+        fn()
+    sync(device)
+    return (time.perf_counter() - t0) / n
+
+
+def device_peaks(device: torch.device) -> tuple[float, float]:
+    """(FLOP/s of a 2048^3 fp32 matmul, bytes/s of a 256 MB copy counted as read + write), measured now."""
+    a, b = torch.randn(2048, 2048, device=device), torch.randn(2048, 2048, device=device)
+    flops = 2 * 2048**3 / timed(lambda: torch.mm(a, b), 5, device)
+    src = torch.empty(64 * 2**20, device=device)
+    dst = torch.empty_like(src)
+    bandwidth = 2 * src.numel() * 4 / timed(lambda: dst.copy_(src), 5, device)
+    return flops, bandwidth
+
+
+def flops_per_run_step(solo: nn.Module, batch: int) -> float:
+    """Matmul FLOPs of one simultaneous step: G layers fwd + 2 bwd gemms; D layers on 2B, fwd + 3 bwd gemms
+    (weight and input gradients for L_D, input gradients again for L_G)."""
+    total = 0.0
+    for name, m in solo.named_modules():
+        if isinstance(m, nn.Linear):
+            is_d = name.startswith("discriminator")
+            total += 2 * (2 * batch if is_d else batch) * m.in_features * m.out_features * (4 if is_d else 3)
+    return total
+
+
+def solo_step(spec: dict, data: torch.Tensor, device: torch.device) -> Callable[[], None]:
+    """The plain eager PyTorch step: the solo model's own train_step on successive batches."""
+    seed_everything(spec["seed"])
+    model = mx.build(spec).to(device).train()
+    batches = [data[i * spec["batch_size"]:(i + 1) * spec["batch_size"]] for i in range(50)]
+    state = {"i": 0}
+
+    def step() -> None:
+        model.train_step(batches[state["i"] % len(batches)])
+        state["i"] += 1
+
+    return step
+
+
+def group_step(group: GroupStep, capture: bool) -> Callable[[], None]:
+    runner = StepRunner(group, group.generators, capture)
+    state = {"i": 0}
+
+    def step() -> None:
+        group.prepare(state["i"])
+        runner()
+        state["i"] += 1
+
+    for _ in range(5 if capture else 0):  # warm-up steps, then the capture
+        step()
+    return step
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--model", default="ali", choices=("ali", "gan"))
+    p.add_argument("--steps", type=int, default=4, help="timed steps per measurement")
     p.add_argument("--repeats", type=int, default=3, help="round-robin rounds; the median is reported")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 20, 40])
+    p.add_argument("--threads", type=int, default=1, help="CPU threads for every row but the 2-core target")
+    p.add_argument("--eval-every", type=int, default=10_000, help="for the evaluation-overhead line")
     args = p.parse_args()
     device = torch.device(args.device)
+    torch.set_num_threads(args.threads)
     plan = mx.plan(load_config("config/paper.yaml"))
-    ali_spec, gan_spec = plan["fixed/ali/run0"], plan["fixed/gan/run0"]
-    alt_spec = {**ali_spec, "update": "alternating"}
-    max_threads = torch.get_num_threads()
+    specs = [{**plan[f"random/{args.model}/run{i % 10}"], "seed": i} for i in range(max(args.sizes + [10]))]
+    data = torch.from_numpy(mx.train_set(mx.mixture_spec(specs[0]))[0]).to(device)
+    seed_everything(0)
+    solo = mx.build(specs[0])
+    flops, state_bytes = flops_per_run_step(solo, specs[0]["batch_size"]), BYTES_PER_PARAM * sum(
+        p.numel() for p in solo.parameters())
+    peak_flops, bandwidth = device_peaks(device)
+    floor_s = max(flops / peak_flops, state_bytes / bandwidth)
 
-    configs = [("ALI simultaneous, D batched, 1 thread (default)", ali_spec, 1, False),
-               ("ALI simultaneous, D called twice, 1 thread", ali_spec, 1, True),
-               ("ALI alternating (deviation), 1 thread", alt_spec, 1, False),
-               ("GAN simultaneous, 1 thread", gan_spec, 1, False),
-               (f"ALI simultaneous, D batched, {max_threads} threads", ali_spec, max_threads, False)]
-    # Round-robin repeats, median per configuration: a burst of load elsewhere hits every configuration.
+    # (name, runs per step, threads, step function)
+    configs: list[tuple[str, int, int, Callable[[], None]]] = [
+        ("plain solo train_step", 1, args.threads, solo_step(specs[0], data, device))]
+    groups = {r: build_group(specs[:r], device) for r in args.sizes}
+    for r in args.sizes:
+        configs.append((f"engine eager, group of {r}", r, args.threads, group_step(groups[r], False)))
+    if device.type == "cuda":
+        for r in args.sizes:
+            configs.append((f"engine captured, group of {r}", r, args.threads,
+                            group_step(build_group(specs[:r], device), True)))
+    if device.type == "cpu":
+        configs.append(("engine eager, group of 10, 2 threads", 10, 2,
+                        group_step(groups.get(10) or build_group(specs[:10], device), False)))
     samples: dict[str, list[float]] = {name: [] for name, *_ in configs}
     for _ in range(args.repeats):
-        for name, spec, threads, two_calls in configs:
+        for name, runs, threads, step in configs:
             torch.set_num_threads(threads)
-            samples[name].append(steps_per_second(spec, args.steps, device, two_calls))
-    rows = [(name, statistics.median(samples[name])) for name, *_ in configs]
+            samples[name].append(runs / timed(step, args.steps, device))
+    torch.set_num_threads(args.threads)
+    rate = {name: statistics.median(v) for name, v in samples.items()}
+    solo_rate, g1_rate = rate["plain solo train_step"], rate.get("engine eager, group of 1", float("nan"))
 
-    base = rows[0][1]
-    print(f"device {device}, median of {args.repeats} x {args.steps} timed steps, batch 100, paper-scale networks")
-    print(f"{'configuration':<52} {'steps/s':>9} {'ratio':>7} {'200k steps':>11}")
-    for name, rate in rows:
-        print(f"{name:<52} {rate:>9.1f} {rate / base:>7.2f} {200_000 / rate / 60:>9.1f} m")
+    print(f"{args.model}, paper-scale nets, batch {specs[0]['batch_size']}, device {device}, "
+          f"{args.threads} thread(s); median of {args.repeats} round-robin rounds x {args.steps} timed steps")
+    print(f"floor per run-step: {flops / 1e9:.3f} GFLOP / {peak_flops / 1e9:.1f} GFLOP/s (2048^3 fp32 matmul, "
+          f"measured now) = {flops / peak_flops * 1e3:.2f} ms; {state_bytes / 1e6:.1f} MB state traffic / "
+          f"{bandwidth / 1e9:.1f} GB/s (256 MB copy, measured now) = {state_bytes / bandwidth * 1e3:.2f} ms")
+    print(f"{'configuration':<40} {'run-steps/s':>11} {'vs group 1':>10} {'vs solo':>8} {'% of floor':>10}")
+    for name, _, threads, _ in configs:  # the floor is for --threads; another thread count gets none
+        floor = f"{100 * rate[name] * floor_s:>9.1f}%" if threads == args.threads else f"{'-':>10}"
+        print(f"{name:<40} {rate[name]:>11.2f} {rate[name] / g1_rate:>10.2f} {rate[name] / solo_rate:>8.2f} {floor}")
+    if device.type == "cpu":
+        target = rate["engine eager, group of 10, 2 threads"] / (2 * solo_rate)
+        print(f"2-core target: group of 10 on 2 threads / (10 separate 1-thread runs on 2 cores, "
+              f"est. 2 x solo rate) = {target:.2f}")
+    eval_report(groups[max(args.sizes)], specs, rate[f"engine eager, group of {max(args.sizes)}"], args.eval_every,
+                device)
+
+
+def eval_report(group: GroupStep, specs: list[dict], run_steps_per_s: float, eval_every: int,
+                device: torch.device) -> None:
+    """The training curve's evaluation: decode 2,500 z per run on the device, coverage on the host."""
+    z = torch.randn(EVAL_SAMPLES, group.model.z_dim, device=device)
+    r = len(group.seeds)
+
+    def evaluate() -> None:
+        samples = group.decode(z).cpu().numpy()
+        for i in range(r):
+            coverage(samples[i], specs[i], 3.0)
+
+    seconds = timed(evaluate, 2, device)
+    train_seconds = eval_every * r / run_steps_per_s
+    print(f"evaluation of {r} runs: {seconds * 1e3:.0f} ms = {100 * seconds / train_seconds:.2f}% of "
+          f"{eval_every} training steps")
 
 
 if __name__ == "__main__":

@@ -303,6 +303,13 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
                              log_every=log_every, progress=progress, stop_at=stop_at)
 
 
+def train_group(specs: list[Mapping], run_dirs: list[Path], **options) -> list[dict]:
+    """Train ali (or gan) runs together as one batched model; see ``ali.engine.group.train_group``."""
+    from ali.engine.group import train_group as train_batched  # the engine builds runs with this module
+
+    return train_batched(specs, run_dirs, **options)
+
+
 skip_run = runs.skip_run
 
 

@@ -1,0 +1,410 @@
+"""The run-batched engine (ali/engine) against the solo models and against itself.
+
+- A run's numbers do not depend on its group: a group of 3 ends bit-identical to 3 groups of 1.
+- The group of 1 is the solo model: same losses step by step as ``Model.train_step`` fed the same
+  batches and noise, parameters within the rounding of a different BatchNorm kernel.
+- Adam is torch.optim.Adam(fused=True) per run, bit for bit; a frozen run does not move.
+- Divergence freezes one run and leaves the others exactly as without it.
+- train_group: kill and resume end bit-identical, outputs load into the solo model, the group
+  checkpoint guards its config, the history, the CUDA-graph runner's logic (with fake graphs).
+Narrow networks (gen_hidden 32, disc_hidden 16) and 2,000 training points keep each test to seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from ali.config import load_config
+from ali.engine.adam import RunAdam
+from ali.engine.capture import StepRunner
+from ali.engine.group import GROUP_CHECKPOINT, build_group, run_key
+from ali.engine.step import GroupStep, noise_seed
+from ali.experiments import mixture as mx
+from ali.history import HISTORY
+from ali.optim import AdamConfig
+from ali.provenance import config_hash
+from ali.train import CheckpointError, epoch_permutation, seed_everything
+
+REPO = Path(__file__).resolve().parents[1]
+PLAN = mx.plan(load_config(REPO / "config" / "paper.yaml"))
+CPU = torch.device("cpu")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    torch.set_num_threads(1)
+
+
+def tiny(key: str, steps: int = 100, **changes) -> dict:
+    """A paper-plan spec with narrow networks and 2,000 training points (20 steps per epoch)."""
+    spec = copy.deepcopy(PLAN[key])
+    spec["nets"].update(gen_hidden=32, disc_hidden=16)
+    spec["data"].update(n_train=2000, n_heldout=500)
+    spec.update(steps=steps, **changes)
+    return spec
+
+
+def differing(model: str, n: int, **changes) -> list[dict]:
+    """n runs of the random protocol: different seeds, lr, beta1 and init std; run 1 also another beta2."""
+    specs = [tiny(f"random/{model}/run{i}", **changes) for i in range(n)]
+    if n > 1:
+        specs[1]["adam"]["beta2"] = 0.99
+    return specs
+
+
+def trained(specs: list[dict], steps: int) -> GroupStep:
+    group = build_group(specs, CPU)
+    for step in range(steps):
+        group.prepare(step)
+        group()
+    return group
+
+
+def run_state(group: GroupStep, r: int) -> dict[str, torch.Tensor]:
+    """Everything run r owns: solo state dict (weights, BN statistics), Adam state, divergence flags."""
+    state = {f"model.{k}": v for k, v in group.run_state_dict(r).items()}
+    for side, player in (("d", group.d), ("g", group.g)):
+        state.update({f"adam.{side}.{k}": v[r].clone() for k, v in player.adam.state_dict().items()})
+    state.update(alive=group.alive[r].clone(), first_bad=group.first_bad[r].clone())
+    return state
+
+
+def assert_identical(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, equal_nan=True, msg=k)
+
+
+# --------------------------------------------------------------------------------- group invariance
+@pytest.mark.parametrize("model, update, n_runs, steps", [
+    pytest.param("ali", "simultaneous", 3, 120, marks=pytest.mark.slow),  # 6 epochs
+    ("gan", "simultaneous", 3, 50), ("ali", "alternating", 2, 30)])
+def test_group_ends_bit_identical_to_groups_of_one(model, update, n_runs, steps):
+    """On one CPU thread (the workflow's setting). With more threads, MKL splits a gemm's inner sum
+    across threads for some shapes and batch counts, so runs agree only to float reassociation."""
+    specs = differing(model, n_runs, update=update)
+    assert len({(s["seed"], s["adam"]["lr"], s["adam"]["beta1"], s["init_std"]) for s in specs}) == n_runs
+    group = trained(specs, steps)
+    for r, spec in enumerate(specs):
+        assert_identical(run_state(group, r), run_state(trained([spec], steps), 0))
+    assert bool(group.alive.all()) and int(group.bn_batches[0]) == steps * (2 if update == "alternating" else 1)
+    # ... and the runs did differ and move
+    assert not torch.equal(group.d.param[0], group.d.param[1])
+    assert not torch.equal(group.d.param[0], build_group(specs[:1], CPU).d.param[0])
+
+
+def test_initial_weights_are_the_solo_builds():
+    specs = differing("ali", 2)
+    group = build_group(specs, CPU)
+    for r, spec in enumerate(specs):
+        seed_everything(spec["seed"])
+        assert_identical(group.run_state_dict(r), mx.build(spec).state_dict())
+
+
+# ------------------------------------------------------------------------------------ vs the solo model
+def solo_steps(spec: dict, steps: int) -> tuple[list[float], dict]:
+    """The solo model's own train_step, fed the engine's batches and noise stream; fused Adam, as the engine."""
+    seed_everything(spec["seed"])
+    model = mx.build(spec).train()
+    adam = AdamConfig(**spec["adam"])
+    model.optimizers = {k: torch.optim.Adam(params, lr=adam.lr, betas=adam.torch_betas(), eps=1e-8, fused=True)
+                        for k, params in (("d", model.d_parameters()), ("g", model.g_parameters()))}
+    x, _ = mx.train_set(mx.mixture_spec(spec))
+    data = torch.from_numpy(x)
+    perm = epoch_permutation(spec["seed"], 0, len(data), CPU)
+    torch.manual_seed(noise_seed(spec["seed"]))  # the global stream the solo model draws from = the run's stream
+    b = spec["batch_size"]
+    losses = [float(model.train_step(data[perm[k * b:(k + 1) * b]])["loss_d"]) for k in range(steps)]
+    return losses, model.state_dict()
+
+
+@pytest.mark.parametrize("key, update", [("random/ali/run1", "simultaneous"), ("random/gan/run1", "simultaneous"),
+                                         ("random/ali/run1", "alternating")])
+def test_group_of_one_is_the_solo_model(key, update):
+    """Same losses each step; parameters within Adam's bound on how far a rounding difference can carry.
+
+    The one difference is BatchNorm's kernel ((1, C, B) here, (B, C) there): ~1e-7 relative in the
+    gradients. Adam's first steps normalise by |g|, so a gradient entry near zero can flip its step's
+    sign: each step moves a parameter at most lr * (1 - beta1) / sqrt(1 - beta2) (Kingma & Ba, 2.1).
+    """
+    spec = tiny(key, update=update)
+    steps = 8
+    solo_losses, solo_state = solo_steps(spec, steps)
+    group = build_group([spec], CPU)
+    engine_losses = []
+    for k in range(steps):
+        group.prepare(k)
+        group()
+        engine_losses.append(float(group.loss_sums[0, 0]))
+        group.loss_sums.zero_()
+    torch.testing.assert_close(engine_losses, solo_losses, rtol=1e-6, atol=0)
+    adam = AdamConfig(**spec["adam"])
+    beta1, beta2 = adam.torch_betas()
+    bound = 2 * steps * adam.lr * max(1.0, (1 - beta1) / (1 - beta2) ** 0.5)
+    engine_state = group.run_state_dict(0)
+    assert engine_state.keys() == solo_state.keys()
+    for name, value in solo_state.items():
+        if name.endswith("num_batches_tracked"):
+            assert torch.equal(engine_state[name], value), name
+        elif "running" in name:
+            torch.testing.assert_close(engine_state[name], value, rtol=1e-4, atol=1e-6, msg=name)
+        else:
+            diff = (engine_state[name] - value).abs()
+            assert diff.max() <= bound, (name, float(diff.max()), bound)
+            assert diff.median() <= 1e-3 * bound, (name, float(diff.median()))  # most entries agree far closer
+
+
+def test_adam_is_torch_fused_adam_per_run():
+    g = torch.Generator().manual_seed(0)
+    lrs, betas = [1e-3, 3e-4, 2e-2], [(0.5, 0.999), (0.2, 0.99), (0.9, 0.999)]
+    param = torch.randn(3, 70, generator=g)
+    slots = [(0, 40), (40, 30)]
+    adam = RunAdam(param, slots, lrs, betas)
+    refs = [[torch.nn.Parameter(param[r, a:a + n].clone()) for a, n in slots] for r in range(3)]
+    opts = [torch.optim.Adam(refs[r], lr=lrs[r], betas=betas[r], eps=1e-8, fused=True) for r in range(3)]
+    frozen_at = {4, 5}  # run 2 skips these steps
+    for step in range(12):
+        grads = [torch.randn(3, n, generator=g) for _, n in slots]
+        frozen = torch.tensor([0.0, 0.0, 1.0 if step in frozen_at else 0.0])
+        before = param[2].clone()
+        adam.step(grads, frozen)
+        for r in range(3):
+            if frozen[r] == 0:
+                for p, grad in zip(refs[r], grads):
+                    p.grad = grad[r].clone()
+                opts[r].step()
+        if step in frozen_at:
+            assert torch.equal(param[2], before)
+    for r in range(3):
+        assert torch.equal(param[r], torch.cat([p.detach() for p in refs[r]])), r
+        assert torch.equal(adam.exp_avg_sq[r], torch.cat([opts[r].state[p]["exp_avg_sq"] for p in refs[r]])), r
+    assert adam.steps.tolist() == [12.0, 12.0, 10.0]
+
+
+# ------------------------------------------------------------------------------------------- divergence
+def test_a_diverging_run_is_frozen_and_the_others_untouched():
+    specs = differing("ali", 3)
+    clean = trained(specs, 40)
+    group = trained(specs, 20)
+    with torch.no_grad():
+        group.d.param[1, 0] = float("nan")  # run 1's discriminator breaks after step 20
+    frozen = run_state(group, 1)
+    for step in range(20, 40):
+        group.prepare(step)
+        group()
+    assert group.alive.tolist() == [True, False, True]
+    assert group.first_bad.tolist() == [0, 21, 0]
+    assert_identical(run_state(group, 0), run_state(clean, 0))
+    assert_identical(run_state(group, 2), run_state(clean, 2))
+    frozen.update(alive=torch.tensor(False), first_bad=torch.tensor(21))
+    assert_identical(run_state(group, 1), frozen)  # weights, BN statistics and Adam state as at step 20
+
+
+# ---------------------------------------------------------------------------------------- host syncs
+def test_the_step_never_syncs_with_the_host(monkeypatch):
+    """What a CUDA graph needs: no .item(), bool(tensor), float(tensor) or .tolist() inside the step."""
+    group = build_group(differing("ali", 2), CPU)
+    group.prepare(0)
+
+    def forbidden(*_, **__):
+        raise AssertionError("host sync inside the group step")
+
+    for name in ("item", "tolist", "__bool__", "__float__", "__int__", "numpy", "cpu"):
+        monkeypatch.setattr(torch.Tensor, name, forbidden)
+    group()
+    group()
+    monkeypatch.undo()
+    assert int(group.step_count) == 2
+
+
+# ------------------------------------------------------------------------------------- CUDA-graph runner
+class FakeGraph:
+    """torch.cuda.CUDAGraph for a CPU test: replay calls the captured step; ``fail`` makes capture raise."""
+
+    fail = False
+
+    def __init__(self):
+        self.generators, self.step = [], None
+
+    def register_generator_state(self, gen):
+        if FakeGraph.fail:
+            raise RuntimeError("not capturable here")
+        self.generators.append(gen)
+
+    def replay(self):
+        self.step()
+
+
+class FakeStream:
+    def wait_stream(self, other):
+        pass
+
+
+@pytest.mark.parametrize("fail", [False, True])
+def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
+    """Warm-up steps, one capture (which must execute nothing), replays: the trajectory of eager steps."""
+    specs = differing("ali", 2)
+    group = build_group(specs, CPU)
+    captures = []
+
+    @contextlib.contextmanager
+    def capture(graph):  # like torch.cuda.graph: the body is recorded, not run, so the state is restored
+        snapshot = group.state_dict()
+        yield
+        group.load_state_dict(snapshot)
+        graph.step = group
+        captures.append(graph)
+
+    monkeypatch.setattr(FakeGraph, "fail", fail)
+    for name, fake in (("CUDAGraph", FakeGraph), ("graph", capture), ("Stream", FakeStream),
+                       ("current_stream", FakeStream), ("stream", lambda s: contextlib.nullcontext()),
+                       ("synchronize", lambda: None)):
+        monkeypatch.setattr(torch.cuda, name, fake)
+    runner = StepRunner(group, group.generators, capture=True)
+    for step in range(12):
+        group.prepare(step)
+        runner()
+    if fail:
+        assert runner.engine == "group-eager (capture failed: RuntimeError: not capturable here)" and not captures
+    else:
+        assert runner.engine == "group-captured" and len(captures) == 1
+        assert captures[0].generators == group.generators
+    eager = trained(specs, 12)
+    for r in range(2):
+        assert_identical(run_state(group, r), run_state(eager, r))
+
+
+# ------------------------------------------------------------------------------------------ train_group
+SOLO_RECORD_KEYS = {"spec", "config_hash", "run_dir", "provenance", "status", "steps_done", "diverged",
+                    "diverged_by_step", "wall_time_s", "resumed_from_step", "final_losses", "finished_at"}
+
+
+def group_run(specs: list[dict], root: Path, **options) -> list[dict]:
+    options = {"device": "cpu", "progress": False, "checkpoint_every": 1000, "log_every": 10, "eval_every": 20,
+               **options}
+    return mx.train_group(specs, [root / run_key(s) for s in specs], **options)
+
+
+def model_file(record: dict) -> dict:
+    return torch.load(Path(record["run_dir"]) / mx.MODEL_FILE, map_location="cpu", weights_only=True)
+
+
+def history(record: dict, with_wall: bool = False) -> list[dict]:
+    with open(Path(record["run_dir"]) / HISTORY, newline="") as f:
+        return [{k: v for k, v in row.items() if with_wall or k != "wall_s"} for row in csv.DictReader(f)]
+
+
+def test_kill_and_resume_end_bit_identical(tmp_path):
+    specs = differing("ali", 2, steps=60)
+    full = group_run(specs, tmp_path / "full")
+    for stop_at in (25, 50):  # killed twice, each time between checkpoints (every 20 steps)
+        with pytest.raises(KeyboardInterrupt):
+            group_run(specs, tmp_path / "killed", checkpoint_every=20, stop_at=stop_at)
+    resumed = group_run(specs, tmp_path / "killed", checkpoint_every=20)
+    for a, b in zip(full, resumed):
+        assert (a["resumed_from_step"], b["resumed_from_step"]) == (None, 40)
+        assert a["final_losses"] == b["final_losses"] and a["steps_done"] == b["steps_done"] == 60
+        assert_identical(model_file(a), model_file(b))
+        assert history(a) == history(b)
+
+
+def test_outputs_are_the_solo_paths(tmp_path):
+    specs = differing("ali", 2, steps=30)
+    records = group_run(specs, tmp_path)
+    group = trained(specs, 30)
+    z = torch.randn(500, 2, generator=torch.Generator().manual_seed(1))
+    for r, (spec, record) in enumerate(zip(specs, records)):
+        run_dir = Path(record["run_dir"])
+        model, on_disk = mx.load_trained(run_dir)  # the solo module, model.pt loaded with weights_only=True
+        assert on_disk == json.loads(json.dumps(record))
+        assert json.loads((run_dir / mx.SPEC).read_text()) == json.loads(json.dumps(spec))
+        assert SOLO_RECORD_KEYS <= record.keys()
+        assert (record["status"], record["steps_done"], record["config_hash"]) == ("ok", 30, config_hash(spec))
+        assert (record["engine"], record["group_size"], record["precision"]) == ("group-eager", 2, "fp32")
+        assert record["group_members"] == [run_key(s) for s in specs]
+        assert_identical(model.state_dict(), group.run_state_dict(r))
+        with torch.no_grad():
+            torch.testing.assert_close(model.decode(z), group.decode(z)[r], rtol=1e-5, atol=1e-6)
+
+
+def test_history_has_losses_every_log_and_coverage_every_eval(tmp_path):
+    (record,) = group_run(differing("gan", 1, steps=50), tmp_path, log_every=10, eval_every=20)
+    rows = history(record, with_wall=True)
+    assert list(rows[0]) == ["step", "wall_s", "loss_d", "loss_g", "modes", "hq_pct"]
+    assert [int(r["step"]) for r in rows] == [10, 20, 30, 40, 50]
+    evaluated = [int(r["step"]) for r in rows if r["modes"]]
+    assert evaluated == [20, 40, 50]  # every eval_every steps, and the last step
+    for row in rows:
+        assert 0 < float(row["loss_d"]) < 10 and float(row["wall_s"]) >= 0
+        if row["modes"]:
+            assert 1 <= int(row["modes"]) <= 25 and 0 <= float(row["hq_pct"]) <= 100
+    assert record["final_losses"] == {"loss_d": float(rows[-1]["loss_d"]), "loss_g": float(rows[-1]["loss_g"])}
+
+
+def test_group_checkpoint_is_plain_tensors_and_guards_its_config(tmp_path):
+    specs = differing("ali", 2, steps=30)
+    with pytest.raises(KeyboardInterrupt):
+        group_run(specs, tmp_path, checkpoint_every=10, stop_at=15)
+    path = tmp_path / run_key(specs[0]) / GROUP_CHECKPOINT
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    assert ckpt["step"] == 10 and ckpt["members"] == [run_key(s) for s in specs]
+    state = ckpt["state"]
+    assert state["generators"].dtype == torch.uint8 and state["generators"].shape[0] == 2
+    assert state["alive"].tolist() == [True, True] and state["first_bad"].tolist() == [0, 0]
+    assert state["d"]["exp_avg"].shape == state["d"]["param"].shape and state["d"]["steps"].tolist() == [10, 10]
+
+    changed = copy.deepcopy(specs)
+    changed[1]["adam"]["lr"] *= 2
+    with pytest.raises(CheckpointError, match=f"{path}.*delete"):
+        group_run(changed, tmp_path)
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="(?s)unreadable.*delete it"):
+        group_run(specs, tmp_path)
+
+
+def test_a_diverged_run_is_recorded_and_the_others_end_as_without_it(tmp_path):
+    specs = differing("ali", 3, steps=30)
+    specs[1]["adam"]["lr"], specs[1]["init_std"] = 1e10, 1.0  # blows up within a few steps
+    records = group_run(specs, tmp_path / "with")
+    bad = records[1]
+    first_bad = int(trained([specs[1]], 30).first_bad[0])  # the same step when it trains alone
+    assert 1 <= first_bad < 10
+    assert (bad["status"], bad["diverged"], bad["diverged_by_step"], bad["steps_done"]) == (
+        "diverged", True, first_bad, first_bad)
+    rows = history(bad)
+    assert len(rows) == 1 and rows[0]["step"] == "10" and rows[0]["loss_d"] in ("nan", "inf")
+    with pytest.raises(ValueError, match="diverged"):
+        mx.load_trained(Path(bad["run_dir"]))
+    without = group_run([specs[0], specs[2]], tmp_path / "without")
+    for a, b in zip([records[0], records[2]], without):
+        assert a["status"] == "ok" and a["final_losses"] == b["final_losses"]
+        assert_identical(model_file(a), model_file(b))
+        assert history(a) == history(b)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"precision": "bf16"}, "needs a CUDA device; on cpu only 'fp32'"),
+    ({"capture": "on"}, "capture 'on' needs a CUDA device"),
+    ({"capture": "sometimes"}, "capture must be one of"),
+    ({"log_every": 0}, "log_every must be a positive"),
+])
+def test_bad_options_are_refused(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        group_run(differing("ali", 1, steps=5), tmp_path, **change)
+
+
+def test_runs_that_cannot_share_a_group_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="must share 'model'"):
+        group_run([tiny("random/ali/run0"), tiny("random/gan/run1")], tmp_path)
+    with pytest.raises(ValueError, match="trains ali and gan runs"):
+        group_run([tiny("random/vae/run0")], tmp_path)
+    spec = tiny("random/ali/run0")
+    with pytest.raises(ValueError, match="share a run directory"):
+        mx.train_group([spec, spec], [tmp_path, tmp_path], device="cpu")
