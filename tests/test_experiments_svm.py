@@ -1,7 +1,9 @@
-"""The L2-SVM benchmark as the workflow runs it (ali.experiments.svm, ali.report.tables, the CLI and
-workflow/rules/svm.smk): settings and their checks, the protocol's rows, and one real run end to end
-on digits with tiny trained image models (SVHN architecture, 2 training steps at batch 4), through the
-Python API and through the CLI; then dry runs of the workflow for both presets.
+"""The L2-SVM benchmark as the workflow runs it (ali.experiments.svm under the experiment contract,
+ali.report.tables, the CLI and workflow/rules/svm.smk): settings and their checks, the protocol's rows,
+and one real run end to end on digits with tiny trained image models (SVHN architecture, 2 training
+steps at batch 4): a source's features are its "training" (`ali train`), its trials its evaluation
+(`ali evaluate`), through the Python API and through the CLI; then dry runs of the workflow for both
+presets.
 """
 
 from __future__ import annotations
@@ -10,14 +12,14 @@ import copy
 import json
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
+from conftest import PAPER, SMOKE, dry_run, in_args, job_stats, jobs, train_specs, write_fake_semisup_run
 
 from ali import cli
 from ali.config import ConfigError, load_config
@@ -25,32 +27,16 @@ from ali.data import images as image_data
 from ali.eval.features import extract
 from ali.eval.svm import C_GRID_PAPER
 from ali.experiments import images as im
-from ali.experiments import svm
-from ali.report.tables import svm_trials_frame, table1_svm_rows
+from ali.experiments import semisup, svm
+from ali.experiments.base import RunContext, experiment, write_json
+from ali.experiments.runs import METRICS, RECORD, read_record
+from ali.report.tables import runs_frame, table1_svm_rows
 
-REPO = Path(__file__).resolve().parents[1]
-PAPER = REPO / "config" / "paper.yaml"
-SMOKE = REPO / "config" / "smoke.yaml"
 DIMS = {"ali": 5_376, "vae": 5_376, "gan": 6_656, "raw": 3_072}
 FEATURE_SETS = {"ali": "released", "vae": "released", "gan": "dcgan", "raw": "pixels"}
 SOURCES = ("ali", "gan", "raw")  # what the end-to-end run trains and extracts
 PARTS = {"pool": 1_197, "valid": 300, "test": 300}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(autouse=True)
-def _keep_torch_threads():
-    """The CLI commands set torch's thread count; give it back after each test."""
-    n = torch.get_num_threads()
-    yield
-    torch.set_num_threads(n)
+TRIALS_SORT = ["dataset", "model", "trial"]
 
 
 # ------------------------------------------------------------------------------------- settings
@@ -142,68 +128,98 @@ def test_protocol_data_for_digits(tmp_path):
 
 
 # ----------------------------------------------------------------------------------- end to end
+def context(root: Path, **inputs: Path) -> RunContext:
+    """How the tests run a job: on the CPU, data under ``root``, no progress, ``--in NAME=PATH`` inputs."""
+    return RunContext(device="cpu", data_root=root, checkpoint_every=1000, log_every=1000, progress=False,
+                      inputs={name: [path] for name, path in inputs.items()})
+
+
 @pytest.fixture(scope="module")
 def e2e(tmp_path_factory, smoke_cfg) -> dict:
-    """Tiny ALI and GAN runs on digits, then features and trials for ali, gan and raw via the API."""
+    """Tiny ALI and GAN runs on digits, then features (train) and trials (evaluate) of ali, gan and raw
+    through the experiments' train_run / evaluate_run, as `ali train` and `ali evaluate` call them."""
     root = tmp_path_factory.mktemp("svm_e2e")
-    plan = im.plan(smoke_cfg)
-    s = svm.settings(smoke_cfg)
-    runs, records, metas, results = {}, {}, {}, {}
+    image_plan, plan, exp = im.plan(smoke_cfg), svm.plan(smoke_cfg), experiment("svm")
+    runs, image_records, records, results = {}, {}, {}, {}
     for model in ("ali", "gan"):
-        spec = copy.deepcopy(plan[f"digits/{model}/seed0"])
-        spec.update({"batch_size": 4, "steps": 2})
+        spec = {**copy.deepcopy(image_plan[f"digits/{model}/seed0"]), "batch_size": 4, "steps": 2}
         run_dir = root / "images" / "digits" / model / "seed0"
-        records[model] = im.train_run(spec, run_dir, data_root=root, device="cpu", checkpoint_every=1000,
-                                      log_every=1000, progress=False)
-        assert records[model]["status"] == "ok"
+        image_records[model] = experiment("images").train_run(spec, run_dir, context(root))
+        assert image_records[model]["status"] == "ok"
         runs[model] = run_dir
     for source in SOURCES:
-        out = root / "svm" / "digits" / source / "features.pt"
-        metas[source] = svm.compute_features(source, runs.get(source), s, root, out, device="cpu")
-        results[source] = svm.run_trials(out, s, out.parent / "trials.json", device="cpu", progress=False)
-    return {"root": root, "settings": s, "runs": runs, "records": records, "metas": metas, "results": results}
+        run_dir = root / "svm" / "digits" / source
+        ctx = context(root, **({"run": runs[source]} if source in runs else {}))
+        records[source] = exp.train_run(plan[f"svm/digits/{source}"], run_dir, ctx)
+        results[source] = exp.evaluate_run(run_dir, exp.settings(smoke_cfg), ctx)
+        write_json(run_dir / METRICS, results[source])  # as `ali evaluate` writes it
+    return {"root": root, "settings": svm.settings(smoke_cfg), "plan": plan, "runs": runs,
+            "image_records": image_records, "records": records, "results": results}
 
 
-def features_path(e2e, source) -> Path:
-    return e2e["root"] / "svm" / "digits" / source / "features.pt"
+def svm_dir(e2e, source) -> Path:
+    return e2e["root"] / "svm" / "digits" / source
 
 
-def trials_path(e2e, source) -> Path:
-    return e2e["root"] / "svm" / "digits" / source / "trials.json"
+def features(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)  # nothing the suite reads is unpickled
+
+
+def test_plan_has_one_feature_run_per_source(smoke_cfg):
+    s = svm.settings(smoke_cfg)
+    plan = svm.plan(smoke_cfg)
+    assert list(plan) == [f"svm/digits/{source}" for source in s["sources"]]
+    for key, spec in plan.items():
+        assert spec == {"experiment": "svm", "preset": "smoke", "model": key.split("/")[-1], "seed": s["image_seed"],
+                        "dataset": "digits", "settings": s}
+    json.dumps(plan)  # the workflow passes each spec as JSON
+
+
+def test_a_model_source_without_its_image_run_is_refused(smoke_cfg, tmp_path):
+    spec = svm.plan(smoke_cfg)["svm/digits/ali"]
+    with pytest.raises(ConfigError, match=re.escape("--in run=DIR")):
+        experiment("svm").train_run(spec, tmp_path / "ali", context(tmp_path))
+    assert not (tmp_path / "ali" / svm.FEATURES).exists()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES)
-def test_features_files(e2e, source):
-    blob = torch.load(features_path(e2e, source), weights_only=True)
+def test_features_and_record(e2e, source):
+    blob = features(svm_dir(e2e, source) / svm.FEATURES)
     f, meta = blob["features"], blob["meta"]
     parts = svm.protocol_data("digits", e2e["root"])
     for part, n in PARTS.items():
         assert f[part].shape == (n, DIMS[source]) and f[part].dtype == torch.float32
         assert torch.isfinite(f[part]).all()
         assert torch.equal(f[f"{part}_labels"], parts[part][1])
-    assert meta == e2e["metas"][source]
     assert meta["source"] == source and meta["dataset"] == "digits"
     assert meta["feature_set"] == FEATURE_SETS[source] and meta["feature_dim"] == DIMS[source]
+    assert "code_version" in meta["provenance"]
+    # the run record: the planned spec, and where its features came from
+    record = e2e["records"][source]
+    assert read_record(svm_dir(e2e, source)) == json.loads(json.dumps(record))
+    assert record["spec"] == e2e["plan"][f"svm/digits/{source}"] and record["status"] == "ok"
+    assert not record["diverged"] and record["wall_time_s"] >= 0
+    assert record["source_run"] == meta["run_dir"] and record["source_config_hash"] == meta["run_config_hash"]
+    assert record["provenance"] == meta["provenance"]
     if source == "raw":
         assert meta["run_dir"] == "" and meta["run_config_hash"] == ""
         assert torch.equal(f["pool"], parts["pool"][0].float().div(255).flatten(1))
     else:
         assert meta["run_dir"] == str(e2e["runs"][source])
-        assert meta["run_config_hash"] == e2e["records"][source]["config_hash"]
+        assert meta["run_config_hash"] == e2e["image_records"][source]["config_hash"]
         # the features are those of the trained model, loaded in inference mode
         model, _ = im.load(e2e["runs"][source])
         assert not model.training and not any(m.training for m in model.modules())
         expected = extract(source, model, parts["valid"][0][:20])
         assert torch.allclose(f["valid"][:20], expected, rtol=1e-5, atol=1e-5)
-    assert "code_version" in meta["provenance"]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("source", SOURCES)
-def test_trials_json(e2e, source):
+def test_metrics_json(e2e, source):
     s = e2e["settings"]
-    r = json.loads(trials_path(e2e, source).read_text())
+    r = json.loads((svm_dir(e2e, source) / METRICS).read_text())
     assert len(r["trials"]) == s["n_trials"] == 10
     assert [t["trial"] for t in r["trials"]] == list(range(10))
     assert [t["seed"] for t in r["trials"]] == list(range(s["draw_seed"] + 1, s["draw_seed"] + 11))
@@ -214,7 +230,7 @@ def test_trials_json(e2e, source):
     errors = [t["error_pct"] for t in r["trials"]]
     # each error is a whole number of the 300 test digits
     assert all(0 <= e <= 100 and abs(e * 3 - round(e * 3)) < 1e-9 for e in errors)
-    assert r["meta"] == e2e["metas"][source]
+    assert r["meta"] == features(svm_dir(e2e, source) / svm.FEATURES)["meta"]
     assert r["settings"] == json.loads(json.dumps(s))
     assert r["settings_hash"] and r["wall_time_s"] >= 0 and "packages" in r["provenance"]
     if source == "raw":  # pixels of digits with 100 labels: far better than chance
@@ -223,19 +239,21 @@ def test_trials_json(e2e, source):
 
 @pytest.mark.slow
 def test_trials_frame_and_table1_rows(e2e):
-    paths = [trials_path(e2e, s) for s in SOURCES]
-    trials = svm_trials_frame(paths)
+    trials = runs_frame([svm_dir(e2e, s) for s in SOURCES[::-1]], sort=TRIALS_SORT)  # any order in, sorted out
     assert len(trials) == len(SOURCES) * 10
     assert trials.groupby("model").size().to_dict() == {s: 10 for s in SOURCES}
     assert set(trials["dataset"]) == {"digits"} and set(trials["preset"]) == {"smoke"}
     assert (trials["n_labelled"] == 100).all() and (trials["solver"] == "exact").all()
+    assert (trials["status"] == "ok").all()
     for source in SOURCES:
         rows = trials[trials["model"] == source]
         r = e2e["results"][source]
+        assert rows["trial"].tolist() == list(range(10))
         assert rows["error_pct"].tolist() == [t["error_pct"] for t in r["trials"]]
         assert rows["draw_seed"].tolist() == [t["seed"] for t in r["trials"]]
         assert (rows["feature_dim"] == DIMS[source]).all()
         assert (rows["feature_set"] == FEATURE_SETS[source]).all()
+        assert (rows["config_hash"] == e2e["records"][source]["config_hash"]).all()
     assert (trials["scale"].str.contains("NOT comparable")).all()
 
     table = table1_svm_rows(trials)
@@ -245,29 +263,32 @@ def test_trials_frame_and_table1_rows(e2e):
         errors = np.array([t["error_pct"] for t in e2e["results"][row["model"]]["trials"]])
         assert row["error_pct_mean"] == pytest.approx(errors.mean())
         assert row["error_pct_std"] == pytest.approx(errors.std(ddof=1))
+        assert row["error_pct_std_ddof0"] == pytest.approx(errors.std(ddof=0))  # the released script's numpy.std
         assert row["error_pct_min"] == errors.min() and row["error_pct_max"] == errors.max()
         assert row["feature_dim"] == DIMS[row["model"]] and row["n_labelled"] == 100
         assert row["C"] == e2e["results"][row["model"]]["C"]
     # digits is not SVHN: no published number beside ours
-    assert table["paper_error_pct"].isna().all() and table["paper_error_std"].isna().all()
+    assert table["paper_error_pct"].isna().all() and table["paper_error"].isna().all()
     assert (table["paper_model"] == "").all()
+
+
+def relabelled(run_dir: Path, dest: Path, **spec_values) -> Path:
+    """A copy of a run directory whose record's spec says ``spec_values`` (the numbers stay ours)."""
+    shutil.copytree(run_dir, dest)
+    record = read_record(dest)
+    record["spec"].update(spec_values)
+    (dest / RECORD).write_text(json.dumps(record))
+    return dest
 
 
 @pytest.mark.slow
 def test_table1_paper_columns_only_for_svhn(e2e, tmp_path):
-    """The same trials relabelled as SVHN: the paper's numbers appear in the paper_* columns."""
-    paths = []
-    for source in SOURCES:
-        r = json.loads(trials_path(e2e, source).read_text())
-        r["meta"]["dataset"] = "svhn"
-        r["settings"]["preset"] = "paper"
-        p = tmp_path / f"{source}.json"
-        p.write_text(json.dumps(r))
-        paths.append(p)
-    table = table1_svm_rows(svm_trials_frame(paths)).set_index("model")
-    assert table.loc["ali", "paper_error_pct"] == 19.14 and table.loc["ali", "paper_error_std"] == 0.50
-    assert table.loc["ali", "paper_model"] == "ALI (L2-SVM)"
-    assert table.loc["gan", "paper_error_pct"] == 22.18 and np.isnan(table.loc["gan", "paper_error_std"])
+    """The same runs relabelled as SVHN: the paper's numbers appear in the paper_* columns."""
+    dirs = [relabelled(svm_dir(e2e, s), tmp_path / s, dataset="svhn", preset="paper") for s in SOURCES]
+    table = table1_svm_rows(runs_frame(dirs, sort=TRIALS_SORT)).set_index("model")
+    assert table.loc["ali", "paper_error_pct"] == 19.14 and table.loc["ali", "paper_error"] == 0.50
+    assert table.loc["ali", "paper_model"] == "ALI (L2-SVM)" and table.loc["ali", "paper_error_convention"]
+    assert table.loc["gan", "paper_error_pct"] == 22.18 and np.isnan(table.loc["gan", "paper_error"])
     assert "Radford" in table.loc["gan", "paper_model"]
     assert np.isnan(table.loc["raw", "paper_error_pct"]) and table.loc["raw", "paper_model"] == ""
     assert (table["dataset"] == "svhn").all() and (table["preset"] == "paper").all()
@@ -278,146 +299,121 @@ def test_table1_paper_columns_only_for_svhn(e2e, tmp_path):
 
 # ------------------------------------------------------------------------------------------ CLI
 @pytest.mark.slow
-def test_cli_svm_features_from_the_configfile(e2e, tmp_path):
-    out = tmp_path / "ali_features.pt"
-    rc = cli.main(["svm-features", "--source", "ali", "--run-dir", str(e2e["runs"]["ali"]), "--out", str(out),
-                   "--configfile", str(SMOKE), "--data-root", str(e2e["root"]), "--device", "cpu"])
-    assert rc == 0 and out.is_file()
-    got = torch.load(out, weights_only=True)
-    ref = torch.load(features_path(e2e, "ali"), weights_only=True)
+def test_cli_train_features_from_the_configfile(e2e, tmp_path):
+    out = tmp_path / "ali"
+    rc = cli.main(["train", "--configfile", str(SMOKE), "--run", "svm/digits/ali", "--out", str(out),
+                   "--in", f"run={e2e['runs']['ali']}", "--data-root", str(e2e["root"]), "--device", "cpu"])
+    assert rc == 0 and (out / svm.FEATURES).is_file()
+    got, ref = features(out / svm.FEATURES), features(svm_dir(e2e, "ali") / svm.FEATURES)
     assert got["meta"]["feature_dim"] == 5_376
     for key, value in ref["features"].items():
         assert torch.allclose(got["features"][key].float(), value.float(), rtol=1e-5, atol=1e-5), key
+    assert read_record(out)["spec"] == e2e["plan"]["svm/digits/ali"]
 
 
 @pytest.mark.slow
-def test_cli_svm_features_raw_with_settings_json(e2e, tmp_path):
-    out = tmp_path / "raw" / "features.pt"
-    rc = cli.main(["svm-features", "--source", "raw", "--out", str(out), "--settings", json.dumps(e2e["settings"]),
+def test_cli_train_raw_features_with_a_spec(e2e, tmp_path):
+    out = tmp_path / "raw"
+    rc = cli.main(["train", "--spec", json.dumps(e2e["plan"]["svm/digits/raw"]), "--out", str(out),
                    "--data-root", str(e2e["root"]), "--device", "cpu"])
     assert rc == 0
-    got = torch.load(out, weights_only=True)
-    ref = torch.load(features_path(e2e, "raw"), weights_only=True)
+    got, ref = features(out / svm.FEATURES), features(svm_dir(e2e, "raw") / svm.FEATURES)
     assert all(torch.equal(got["features"][k], v) for k, v in ref["features"].items())
 
 
+def copy_features_run(e2e, source: str, dest: Path) -> Path:
+    """A source's run directory without its metrics: what `ali evaluate` finds after `ali train`."""
+    shutil.copytree(svm_dir(e2e, source), dest, ignore=shutil.ignore_patterns(METRICS))
+    return dest
+
+
 @pytest.mark.slow
-def test_cli_svm_trials_and_table1(e2e, tmp_path):
-    settings = json.dumps(e2e["settings"], sort_keys=True, separators=(",", ":"))  # as the workflow passes it
-    outs = []
-    for source in SOURCES:
-        out = tmp_path / source / "trials.json"
-        rc = cli.main(["svm-trials", "--features", str(features_path(e2e, source)), "--out", str(out),
-                       "--settings", settings, "--device", "cpu"])
-        assert rc == 0 and out.is_file()
-        r = json.loads(out.read_text())
+def test_cli_evaluate_and_report_table1(e2e, tmp_path):
+    dirs = [copy_features_run(e2e, source, tmp_path / "svm" / source) for source in SOURCES]
+    for source, d in zip(SOURCES, dirs):
+        rc = cli.main(["evaluate", "--run-dir", str(d), "--out", str(d / METRICS), "--device", "cpu"])
+        assert rc == 0 and (d / METRICS).is_file()
+        r = json.loads((d / METRICS).read_text())
         ref = e2e["results"][source]
         assert r["trials"] == ref["trials"] and r["C"] == ref["C"] and r["valid_errors"] == ref["valid_errors"]
-        outs.append(str(out))
-    extra = tmp_path / "kplus1.csv"
-    pd.DataFrame([{"preset": "smoke", "dataset": "digits", "method": "K+1", "model": "ali_kplus1",
-                   "error_pct_mean": 12.5}]).to_csv(extra, index=False)
+    kplus1 = semisup.plan(load_config(SMOKE))["digits/ali_kplus1/labels100/seed0"]
+    kplus1_run = write_fake_semisup_run(tmp_path / "semisup", kplus1, 12.5)
     out_trials, out_table = tmp_path / "t" / "svm_trials.csv", tmp_path / "t" / "table1.csv"
-    rc = cli.main(["table1", "--svm", *outs, "--extra-rows", str(extra), "--out-trials", str(out_trials),
-                   "--out-table", str(out_table)])
+    svm_in = [f"svm={d}" for d in dirs]
+    rc = cli.main(["report", "table1", "--in", *svm_in, f"semisup={kplus1_run}", "--out", f"trials={out_trials}",
+                   f"table={out_table}"])
     assert rc == 0
     trials = pd.read_csv(out_trials)
     assert len(trials) == 30 and set(trials["model"]) == set(SOURCES)
     table = pd.read_csv(out_table)
     assert table["model"].tolist() == [*SOURCES, "ali_kplus1"]
     assert table["method"].tolist() == ["L2-SVM"] * 3 + ["K+1"]
-    assert table.loc[3, "error_pct_mean"] == 12.5
+    assert table.loc[3, "error_pct_mean"] == 12.5 and table.loc[3, "n_labelled"] == 100
     assert table.loc[0, "feature_dim"] == 5_376 and table.loc[1, "feature_dim"] == 6_656
-    # without --extra-rows: the L2-SVM rows alone
-    rc = cli.main(["table1", "--svm", *outs, "--out-trials", str(out_trials), "--out-table", str(out_table)])
+    # without semisup runs: the L2-SVM rows alone
+    rc = cli.main(["report", "table1", "--in", *svm_in, "--out", f"trials={out_trials}", f"table={out_table}"])
     assert rc == 0 and pd.read_csv(out_table)["model"].tolist() == list(SOURCES)
 
 
 def test_cli_bad_svm_config_exits_2_naming_the_key(tmp_path, capsys):
+    cfg = yaml.safe_load(SMOKE.read_text())
+    cfg["svm"]["features"] = "all_layers"
     bad = tmp_path / "bad.yaml"
-    bad.write_text("preset: smoke\nimages: {train: [digits]}\nsvm: {dataset: digits, features: all_layers}\n")
-    rc = cli.main(["svm-features", "--source", "raw", "--out", str(tmp_path / "f.pt"), "--configfile", str(bad),
+    bad.write_text(yaml.safe_dump(cfg))
+    rc = cli.main(["train", "--configfile", str(bad), "--run", "svm/digits/raw", "--out", str(tmp_path / "raw"),
                    "--data-root", str(tmp_path)])
     assert rc == 2
-    assert "svm.features" in capsys.readouterr().err
-    assert not (tmp_path / "f.pt").exists()
+    err = capsys.readouterr().err
+    assert "svm.features" in err and "all_layers" in err
+    assert not (tmp_path / "raw").exists()
 
 
 # ----------------------------------------------------------------------------- workflow dry runs
-def make_workdir(dest: Path) -> Path:
-    """A fresh copy of the workflow (top-level files, workflow/, config/), as tests/test_workflow.py makes."""
-    dest.mkdir(parents=True)
-    for item in REPO.iterdir():
-        if item.is_file():
-            shutil.copy2(item, dest / item.name)
-    for name in ("workflow", "config"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return make_workdir(tmp_path_factory.mktemp("wf_svm") / "repo")
-
-
-def dry_run(workdir: Path, *args: str) -> str:
-    res = subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=workdir, capture_output=True, text=True,
-                         timeout=300)
-    text = res.stdout + res.stderr
-    assert res.returncode == 0, text[-3000:]
-    return text
-
-
-def job_stats(text: str) -> dict[str, int]:
-    table = text[text.index("Job stats:"):]
-    stats = {}
-    for line in table.splitlines()[3:]:
-        m = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
-        if not m:
-            break
-        stats[m.group(1)] = int(m.group(2))
-    return stats
-
-
 def outputs(text: str) -> set[str]:
     return {p.strip() for line in re.findall(r"^\s+output: (.*)$", text, flags=re.M) for p in line.split(",")}
 
 
-def settings_args(text: str, command: str) -> list[dict]:
-    return [json.loads(m) for m in re.findall(rf"\$ALI {command} .*?--settings '(\{{.*?\}})'", text)]
+def svm_jobs_carry_the_plan(text: str, cfg: dict, results: str) -> None:
+    """Each features job trains its planned spec, with --in run=DIR of its image run (none for pixels);
+    each trials job evaluates that run directory."""
+    plan = svm.plan(cfg)
+    assert sorted(train_specs(text, "svm"), key=json.dumps) == sorted(plan.values(), key=json.dumps)
+    s = svm.settings(cfg)
+    image_run = f"{results}/images/{s['dataset']}/{{}}/seed{s['image_seed']}"
+    for j in jobs(text, "svm_features"):
+        source = j["output"].split("/")[-2]
+        assert in_args(j["shell"], "run") == ([] if source == "raw" else [image_run.format(source)]), j["shell"]
+    for j in jobs(text, "svm_trials"):
+        run = j["output"].removesuffix("/metrics.json")
+        assert re.search(rf"\$ALI evaluate --run-dir {re.escape(run)} --out {re.escape(j['output'])} ", j["shell"])
 
 
 @pytest.mark.slow
 def test_paper_dry_run_plans_the_svm_jobs(workdir, paper_cfg):
-    text = dry_run(workdir, "-n", "-p", "--cores", "8", "results/table1.csv")
+    text = dry_run(workdir, "--cores", "8", "results/table1.csv")
     stats = job_stats(text)
     assert stats["svm_features"] == 4 and stats["svm_trials"] == 4 and stats["table1"] == 1
     assert stats["images_train"] == 3
     out = outputs(text)
     for source in ("ali", "vae", "gan", "raw"):
         assert f"results/svm/svhn/{source}/features.pt" in out
-        assert f"results/svm/svhn/{source}/trials.json" in out
+        assert f"results/svm/svhn/{source}/metrics.json" in out
     for model in ("ali", "gan", "vae"):
         assert f"results/images/svhn/{model}/seed0/record.json" in out
     assert {"results/svm_trials.csv", "results/table1.csv"} <= out
-    # the jobs carry the paper settings
-    expected = json.loads(json.dumps(svm.settings(paper_cfg)))
-    for command in ("svm-features", "svm-trials"):
-        passed = settings_args(text, command)
-        assert len(passed) == 4 and all(p == expected for p in passed)
-    assert re.search(r"svm-features --source raw +--out", text)  # no --run-dir for pixels
-    assert re.search(r"svm-features --source ali --run-dir results/images/svhn/ali/seed0 ", text)
+    svm_jobs_carry_the_plan(text, paper_cfg, "results")  # the paper settings, in every features spec
+    (table1,) = jobs(text, "table1")
+    assert sorted(in_args(table1["shell"], "svm")) == [f"results/svm/svhn/{s}" for s in ("ali", "gan", "raw", "vae")]
 
 
 @pytest.mark.slow
 def test_smoke_dry_run_writes_under_results_smoke(workdir, smoke_cfg):
-    text = dry_run(workdir, "--configfile", "config/smoke.yaml", "-n", "-p", "--cores", "8", "results/smoke/table1.csv")
+    text = dry_run(workdir, "--configfile", "config/smoke.yaml", "--cores", "8", "results/smoke/table1.csv")
     stats = job_stats(text)
     assert stats["svm_features"] == 4 and stats["svm_trials"] == 4 and stats["table1"] == 1
     assert stats["images_train"] == 3 and "download_data" not in stats  # digits ships with scikit-learn
     out = outputs(text)
     assert out and all(p.startswith("results/smoke/") for p in out)
     for source in ("ali", "vae", "gan", "raw"):
-        assert f"results/smoke/svm/digits/{source}/trials.json" in out
-    passed = settings_args(text, "svm-trials")
-    assert len(passed) == 4 and all(p == json.loads(json.dumps(svm.settings(smoke_cfg))) for p in passed)
+        assert f"results/smoke/svm/digits/{source}/metrics.json" in out
+    svm_jobs_carry_the_plan(text, smoke_cfg, "results/smoke")
