@@ -24,7 +24,7 @@ import torch
 from ali.config import load_config
 from ali.engine.adam import RunAdam
 from ali.engine.capture import StepRunner
-from ali.engine.group import GROUP_CHECKPOINT, build_group, run_key
+from ali.engine.group import GROUP_CHECKPOINT, build_group, run_key, train_group
 from ali.engine.step import GroupStep, noise_seed
 from ali.experiments import mixture as mx
 from ali.history import HISTORY
@@ -98,6 +98,18 @@ def test_group_ends_bit_identical_to_groups_of_one(model, update, n_runs, steps)
     # ... and the runs did differ and move
     assert not torch.equal(group.d.param[0], group.d.param[1])
     assert not torch.equal(group.d.param[0], build_group(specs[:1], CPU).d.param[0])
+
+
+def test_pacgan_runs_each_train_on_their_own_set_in_one_group():
+    """PacGAN's protocol: every run draws a fresh training set; grouped, each run still sees only its own."""
+    specs = [tiny(f"pacgan/ali/run{i}", steps=40) for i in range(2)]
+    for spec in specs:
+        spec["data"].update(n_train=2000, n_heldout=500)
+    assert specs[0]["data"]["seed"] != specs[1]["data"]["seed"]
+    group = trained(specs, 40)
+    assert group.data.shape[0] == 2 and not torch.equal(group.data[0], group.data[1])
+    for r, spec in enumerate(specs):
+        assert_identical(run_state(group, r), run_state(trained([spec], 40), 0))
 
 
 def test_initial_weights_are_the_solo_builds():
@@ -289,7 +301,7 @@ SOLO_RECORD_KEYS = {"spec", "config_hash", "run_dir", "provenance", "status", "s
 def group_run(specs: list[dict], root: Path, **options) -> list[dict]:
     options = {"device": "cpu", "progress": False, "checkpoint_every": 1000, "log_every": 10, "eval_every": 20,
                **options}
-    return mx.train_group(specs, [root / run_key(s) for s in specs], **options)
+    return train_group(specs, [root / run_key(s) for s in specs], **options)
 
 
 def model_file(record: dict) -> dict:
@@ -407,4 +419,4 @@ def test_runs_that_cannot_share_a_group_are_refused(tmp_path):
         group_run([tiny("random/vae/run0")], tmp_path)
     spec = tiny("random/ali/run0")
     with pytest.raises(ValueError, match="share a run directory"):
-        mx.train_group([spec, spec], [tmp_path, tmp_path], device="cpu")
+        train_group([spec, spec], [tmp_path, tmp_path], device="cpu")

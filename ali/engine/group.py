@@ -4,6 +4,7 @@
     from ali.config import load_config
     from ali.engine.group import train_group
     from ali.experiments import mixture as mx
+from ali.models.base import CAPTURE_MODES, PRECISIONS
 
     plan = mx.plan(load_config("config/paper.yaml"))
     keys = [f"random/ali/run{i}" for i in range(10)]
@@ -44,17 +45,16 @@ from ali.engine.state import FlatLayout, Player
 from ali.engine.step import GroupStep
 from ali.eval.coverage import paper_modes, strict_metrics
 from ali.experiments import mixture as mx
+from ali.models.base import CAPTURE_MODES, PRECISIONS
 from ali.experiments.runs import MODEL_FILE, SPEC, write_record
 from ali.history import HISTORY, History
 from ali.optim import AdamConfig
 from ali.provenance import config_hash, provenance
-from ali.train import CheckpointError, Progress, resolve_device, seed_everything
+from ali.train import CheckpointError, Progress, fp32_math, resolve_device, seed_everything
 
 GROUP_CHECKPOINT = "group_checkpoint.pt"
 CHECKPOINT_FORMAT = "ali-engine-group-1"
-CAPTURE_MODES = ("auto", "on", "off")
-PRECISIONS = ("fp32", "tf32", "bf16")
-SHARED_KEYS = ("experiment", "model", "nets", "data", "batch_size", "steps", "update")
+SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision", "capture")  # data may differ (pacgan)
 LOSSES = ("loss_d", "loss_g")
 HISTORY_COLUMNS = (*LOSSES, "modes", "hq_pct")
 # The training curve's coverage: OUR CHOICE of a cheap probe, the strict metric's sample size and HQ radius.
@@ -107,6 +107,17 @@ def group_hash(specs: Sequence[Mapping]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ build
+def training_sets(specs: Sequence[Mapping], device: torch.device) -> torch.Tensor:
+    """Every run's training set: one (n, x_dim) tensor when the runs share it, else (R, n, x_dim)
+    (PacGAN's protocol draws a fresh set per run)."""
+    datas = [mx.mixture_spec(s) for s in specs]
+    if all(d == datas[0] for d in datas):
+        return torch.from_numpy(mx.train_set(datas[0])[0]).to(device)
+    if len({d.n_train for d in datas}) != 1:
+        raise ValueError("runs of one group must have training sets of one size (mixture.data.n_train)")
+    return torch.stack([torch.from_numpy(mx.train_set(d)[0]) for d in datas]).to(device)
+
+
 def build_group(specs: Sequence[Mapping], device: torch.device, bf16: bool = False) -> GroupStep:
     """The group's batched model and state, from each run's solo model built exactly as the solo path does."""
     solos = []
@@ -127,9 +138,8 @@ def build_group(specs: Sequence[Mapping], device: torch.device, bf16: bool = Fal
     stat_names = [n for n in buffers[0] if n.endswith(("running_mean", "running_var"))]
     stats = {n: torch.stack([b[n] for b in buffers]).to(device) for n in stat_names}
     count_names = [n for n in buffers[0] if n.endswith("num_batches_tracked")]
-    x, _ = mx.train_set(mx.mixture_spec(specs[0]))
-    return GroupStep(model, players[0], players[1], stats, count_names,
-                     torch.from_numpy(x).to(device), [s["seed"] for s in specs], specs[0]["batch_size"],
+    return GroupStep(model, players[0], players[1], stats, count_names, training_sets(specs, device),
+                     [s["seed"] for s in specs], specs[0]["batch_size"],
                      specs[0]["update"], bf16=bf16)
 
 
@@ -244,30 +254,27 @@ def train_group(specs: Sequence[Mapping], run_dirs: Sequence[Path], *, device: s
     def wall() -> float:
         return elapsed + time.perf_counter() - t_start
 
-    tf32 = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
-    if dev.type == "cuda":  # fp32 means fp32 matmuls; tf32 lets cuBLAS and cuDNN use TF32 tensor cores
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = precision == "tf32"
-    try:
-        step = start
-        while step < steps:
-            group.prepare(step)
-            runner()
-            step += 1
-            book.since_log += 1
-            eval_due = step % eval_every == 0 or step == steps
-            if eval_due or step % log_every == 0:
-                write_rows(group, book, histories, specs, step, wall(), z_eval if eval_due else None, hq_stds)
-                bar.update(step, _progress_losses(book))
-                if not book.logged.any():  # every run diverged: nothing left to train
-                    break
-            if step % checkpoint_every == 0 and step < steps:
-                save_checkpoint(ckpt_path, group, step=step, elapsed=wall(), ghash=ghash, members=members,
-                                host=book.state())
-            if stop_at is not None and step >= stop_at:
-                raise KeyboardInterrupt(f"stopped at step {step} (simulated kill)")
-    finally:
-        bar.close()
-        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    with fp32_math(precision, dev):  # fp32 means IEEE fp32 on CUDA; tf32 lets cuBLAS and cuDNN use TF32
+        try:
+            step = start
+            while step < steps:
+                group.prepare(step)
+                runner()
+                step += 1
+                book.since_log += 1
+                eval_due = step % eval_every == 0 or step == steps
+                if eval_due or step % log_every == 0:
+                    write_rows(group, book, histories, specs, step, wall(), z_eval if eval_due else None, hq_stds)
+                    bar.update(step, _progress_losses(book))
+                    if not book.logged.any():  # every run diverged: nothing left to train
+                        break
+                if step % checkpoint_every == 0 and step < steps:
+                    save_checkpoint(ckpt_path, group, step=step, elapsed=wall(), ghash=ghash, members=members,
+                                    host=book.state())
+                if stop_at is not None and step >= stop_at:
+                    raise KeyboardInterrupt(f"stopped at step {step} (simulated kill)")
+        finally:
+            bar.close()
 
     meta = {"wall_time_s": wall(), "resumed_from_step": resumed, "engine": runner.engine, "group_size": len(specs),
             "group_members": members, "precision": precision, "group_checkpoint": str(ckpt_path),

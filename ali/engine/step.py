@@ -49,9 +49,13 @@ class GroupStep:
         self.model, self.d, self.g, self.stats = model, d, g, stats
         self.count_names = list(count_names)  # the solo BN modules' num_batches_tracked buffers
         self.data, self.seeds, self.batch_size, self.update, self.bf16 = data, list(seeds), batch_size, update, bf16
-        self.steps_per_epoch = data.shape[0] // batch_size
+        if data.dim() == 2:  # one training set for every run
+            data = data.expand(r, *data.shape)
+        self.data = data                                                            # (R, n, x_dim)
+        self.run_rows = torch.arange(r, device=dev).unsqueeze(1)                    # (R, 1)
+        self.steps_per_epoch = data.shape[1] // batch_size
         self.generators = [torch.Generator(device=dev).manual_seed(noise_seed(s)) for s in seeds]
-        self.perms = torch.empty(r, data.shape[0], dtype=torch.long, device=dev)   # (R, n): this epoch's orders
+        self.perms = torch.empty(r, data.shape[1], dtype=torch.long, device=dev)   # (R, n): this epoch's orders
         self.perm_epoch = -1
         self.offsets = torch.arange(batch_size, device=dev)
         self.step_count = torch.zeros((), dtype=torch.long, device=dev)            # steps taken by the group
@@ -65,7 +69,7 @@ class GroupStep:
         """Host-side inputs of step ``step`` (0-based), outside any graph: each run's order when an epoch starts."""
         epoch = step // self.steps_per_epoch
         if epoch != self.perm_epoch:
-            n = self.data.shape[0]
+            n = self.data.shape[1]
             self.perms.copy_(torch.stack([epoch_permutation(s, epoch, n, self.perms.device) for s in self.seeds]))
             self.perm_epoch = epoch
 
@@ -73,7 +77,7 @@ class GroupStep:
         """This step's minibatch per run, (R, x_dim, B)."""
         pos = self.step_count % self.steps_per_epoch
         rows = self.perms.index_select(1, pos * self.batch_size + self.offsets)  # (R, B)
-        return self.data[rows].transpose(1, 2)
+        return self.data[self.run_rows, rows].transpose(1, 2)  # each run's own rows of its own training set
 
     def noise(self) -> list[Tensor]:
         """One forward pass's noise, in the model's draw order per run: each (R, dim, B)."""

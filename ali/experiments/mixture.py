@@ -36,7 +36,7 @@ from ali.data.mixture import MixtureSpec, heldout_set, train_set
 from ali.eval.coverage import nonfinite_pct, paper_modes, strict_metrics
 from ali.eval.inference import inference_metrics
 from ali.models import build_model
-from ali.models.base import UPDATES, Model
+from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model
 from ali.nets import mlp
 from ali.nets.layers import init_normal_
 from ali.nets.stochastic import ConcatDiscriminator, GaussianEncoder, ImplicitEncoder
@@ -46,6 +46,7 @@ BASE_MODELS = ("ali", "gan")
 BASELINES = ("inverse", "posthoc", "vae")
 NEEDS_SOURCE = ("inverse", "posthoc")
 PROTOCOL_KINDS = ("random", "fixed", "pacgan")
+CURVE_EVERY = 10  # history.csv: the mode count and %HQ every 10 log intervals (10,000 steps in the paper preset)
 RUN_METRICS = ("modes", "strict_modes", "hq_pct", "reverse_kl", "nonfinite_pct", "recon_sqerr",
                "recon_same_mode_pct", "recon_modes", "qz_gauss_kl", "qz_mmd")  # every run's row has these columns (NaN if not run)
 
@@ -64,6 +65,8 @@ class MixtureRun(RunSpec):
     steps: int
     adam: dict
     init_std: float
+    precision: str = "fp32"  # fp32 | tf32 | bf16: the arithmetic the run trains in (the last two on CUDA only)
+    capture: str = "auto"  # auto | on | off: the whole step as one CUDA graph (auto: on CUDA)
     vae_likelihood_std: float | None = None  # the VAE baseline only
     source: str | None = None  # inverse mapping and post-hoc: where their frozen decoder comes from
 
@@ -160,7 +163,8 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     update = get(cfg, "mixture.train.update", str, choices=UPDATES)
     steps_per_epoch = data.n_train // batch
     common = {"experiment": "mixture", "preset": get(cfg, "preset", str), "nets": asdict(nets), "batch_size": batch,
-              "update": update}
+              "update": update, "precision": get(cfg, "mixture.precision", str, choices=PRECISIONS, default="fp32"),
+              "capture": get(cfg, "mixture.capture", str, choices=CAPTURE_MODES, default="auto")}
     protocols = get(cfg, "mixture.protocols", dict)
     if not protocols:
         raise ConfigError("config key 'mixture.protocols' must define at least one protocol")
@@ -303,13 +307,6 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
                              log_every=log_every, progress=progress, stop_at=stop_at)
 
 
-def train_group(specs: list[Mapping], run_dirs: list[Path], **options) -> list[dict]:
-    """Train ali (or gan) runs together as one batched model; see ``ali.engine.group.train_group``."""
-    from ali.engine.group import train_group as train_batched  # the engine builds runs with this module
-
-    return train_batched(specs, run_dirs, **options)
-
-
 skip_run = runs.skip_run
 
 
@@ -406,6 +403,10 @@ class Mixture(Experiment):
         return eval_settings(cfg)
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
+        """ALI and GAN train through the run-batched engine (alone, a group of one), so a run's seed
+        fixes the same weights, noise and data order alone or in a group; the baselines train alone."""
+        if spec["model"] in BASE_MODELS:
+            return self.train_group([spec], [run_dir], ctx)[0]
         source = None
         if spec["model"] in NEEDS_SOURCE:
             best_path = ctx.input("best")
@@ -416,6 +417,16 @@ class Mixture(Experiment):
                 return skip_run(spec, run_dir, "no GAN run of this protocol finished without diverging")
             source = Path(best["gan"])
         return train_run(spec, run_dir, source_dir=source, **ctx.loop_options(self))
+
+    def train_group(self, specs, run_dirs, ctx: RunContext) -> list[dict]:
+        if any(spec["model"] not in BASE_MODELS for spec in specs):
+            return super().train_group(specs, run_dirs, ctx)
+        from ali.engine.group import train_group  # the engine builds each run with this module's build()
+
+        loop = ctx.loop_options(self)
+        return train_group(specs, run_dirs, capture=specs[0].get("capture", "auto"),
+                           precision=specs[0].get("precision", "fp32"), eval_every=CURVE_EVERY * loop["log_every"],
+                           **loop)
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(run_dir, settings)
