@@ -38,7 +38,7 @@ class History:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".csv.tmp")
         with open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns)
+            writer = csv.DictWriter(f, fieldnames=self.columns, lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
         tmp.replace(self.path)
@@ -52,4 +52,4 @@ class History:
         for key, value in values.items():
             row[key] = "" if value is None else value  # a non-finite loss is written as nan/inf
         with open(self.path, "a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+            csv.DictWriter(f, fieldnames=self.columns, lineterminator="\n").writerow(row)
