@@ -30,9 +30,20 @@ TABLE1_KEYS = {"L2-SVM": {"ali": "table1.svhn.l2svm.ali", "gan": "table1.svhn.l2
                "K+1": {"ali_kplus1": "table1.svhn.kplus1.ali", "gan_fm": "table1.svhn.kplus1.gan_fm"}}
 
 
+# Where the source leaves its +/- unstated but only one reading fits what it prints, the test reads it
+# so (OUR CHOICE, said on the page): section 4.5's mode counts "13.4 +/- 5.8" (range 8-25) and
+# "10.4 +/- 9.2" (range 1-22) over 10 runs can only be standard deviations; as standard errors they
+# would imply a spread of 18-29 modes out of 25, and no mode count could ever differ from them.
+READ_AS_STD = {"mixture.paper.ali.modes", "mixture.paper.gan.modes"}
+READ_AS_NOTE = ("the paper's mixture +/- is unstated; read as the std over its 10 runs (our choice: the only "
+                "reading that fits its published ranges)")
+
+
 def published(key: str) -> Published:
     """The verdict's view of ``reference.PUBLISHED[key]``: value, error, its kind and n, all from there."""
     rec = PUBLISHED[key]
+    if key in READ_AS_STD:
+        return Published(rec.value, rec.error, "std", rec.n_runs, READ_AS_NOTE)
     return Published(rec.value, rec.error, VERDICT_CONVENTION[rec.convention], rec.n_runs)
 
 

@@ -55,6 +55,7 @@ class Published:
     error: float | None  # as printed; None where the source prints no error
     convention: str  # one of CONVENTIONS
     n: int | None = None  # runs/trials the error is over, where the source says
+    reading: str = ""  # how we read an error the source leaves unstated (our choice), for the page
 
     def __post_init__(self):
         if self.convention not in CONVENTIONS:
@@ -71,6 +72,9 @@ class Published:
 
     def describe(self) -> str:
         """How the error was read, in words, for the page."""
+        return f"{self._describe()} ({self.reading})" if self.reading else self._describe()
+
+    def _describe(self) -> str:
         if self.error is None:
             return "no error printed: SE 0"
         n = f" over {self.n}" if self.n else ""
