@@ -7,8 +7,9 @@
 - Real training on digits (scikit-learn's, no download): a short GAN-FM run beats chance by a clear
   margin; a very short ALI K+1 run trains, saves and evaluates; a killed and resumed run ends
   bit-identical to an uninterrupted one.
-- Tables on hand-written run directories; the CLI end to end (train, semisup-evaluate, semisup-report,
-  table1 --extra-rows).
+- Tables on hand-written run directories (tidy rows from ``runs_frame``; table2 and Table 1's K+1 rows
+  group whatever runs they are given); the CLI end to end (train, evaluate, report semisup-runs,
+  table2 and table1 with --in svm=DIR semisup=DIR).
 """
 
 from __future__ import annotations
@@ -23,19 +24,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from conftest import PAPER, SMOKE, write_fake_semisup_run
 
 from ali import cli
 from ali.config import ConfigError, load_config
 from ali.data import images as image_data
 from ali.data.splits import balanced_subset
+from ali.eval.polyak_bn import polyak_bn_model
 from ali.experiments import semisup
+from ali.experiments.runs import METRICS
 from ali.nets.specs import SPECS
 from ali.provenance import config_hash, provenance
-from ali.report.tables import semisup_runs_frame, table1_kplus1_rows, table2_rows
+from ali.report.tables import runs_frame, table1_kplus1_rows, table2_rows
 
-REPO = Path(__file__).resolve().parents[1]
-PAPER = REPO / "config" / "paper.yaml"
-SMOKE = REPO / "config" / "smoke.yaml"
 MODELS = ("ali_kplus1", "gan_fm")
 SEEDS = (0, 1, 2)
 CIFAR_LABELS = (1000, 2000, 4000, 8000)
@@ -46,14 +47,6 @@ FM_STEPS, FM_BATCH, FM_POLYAK = 20, 10, 0.3
 CHANCE_MARGIN_NOTE = ("digits test error % after 20 steps, Polyak / last weights: seed 0 27.3 / 26.0, "
                       "seed 1 32.7 / 25.3, seed 2 21.3 / 24.7, seed 3 24.0 / 21.0, seed 4 28.3 / 23.7; "
                       "after 15 steps the Polyak error was still 56-61 %")
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
@@ -217,12 +210,16 @@ def test_short_gan_fm_run_beats_chance(fm_run):
     assert metrics["test_error_last_weights_pct"] < 60, metrics
 
 
-def test_evaluate_run_reports_the_polyak_error(fm_run):
+def test_evaluate_run_reports_the_polyak_error_with_re_estimated_bn(fm_run):
     run_dir, root, _ = fm_run
     model, record = semisup.load_trained(run_dir, semisup.build)
+    spec = record["spec"]
     x, y = image_data.load("digits", "test", root)
     metrics = semisup.evaluate_run(run_dir, root)
-    assert metrics["test_error_pct"] == semisup.test_error(model, x, y, polyak=True)
+    x_train = torch.from_numpy(np.ascontiguousarray(image_data.load("digits", "train", root)[0]))
+    averaged = polyak_bn_model(model, x_train, spec["batch_size"], seed=spec["seed"])
+    assert metrics["test_error_pct"] == semisup.test_error(averaged, x, y, polyak=False)
+    assert metrics["test_error_polyak_current_bn_pct"] == semisup.test_error(model, x, y, polyak=True)
     assert metrics["test_error_last_weights_pct"] == semisup.test_error(model, x, y, polyak=False)
     for name, _ in model._averaged_params():  # the saved model carries its Polyak buffers
         assert getattr(model, "polyak__" + name.replace(".", "__")).abs().sum() > 0, name
@@ -264,25 +261,6 @@ def test_killed_and_resumed_gan_fm_run_is_bit_identical(smoke_specs, tmp_path):
 
 
 # ------------------------------------------------------------------------------------- tables
-def write_fake_run(root: Path, spec: dict, error: float | None) -> Path:
-    """record.json as runs.run_training writes it, metrics.json as semisup.evaluate_run does."""
-    d = root / spec["dataset"] / spec["model"] / f"labels{spec['n_labels']}" / f"seed{spec['seed']}"
-    d.mkdir(parents=True)
-    status = "ok" if error is not None else "diverged"
-    h = config_hash(spec)
-    record = {"spec": spec, "config_hash": h, "run_dir": str(d), "provenance": provenance(torch.device("cpu")),
-              "status": status, "steps_done": spec["steps"], "diverged": error is None,
-              "diverged_by_step": None if error is not None else 100, "wall_time_s": 12.5,
-              "resumed_from_step": None, "final_losses": {"loss_d": 1.0, "loss_g": 0.5},
-              "finished_at": "2026-01-01T00:00:00+0000"}
-    metrics = {"run_dir": str(d), "config_hash": h, "status": status}
-    if error is not None:
-        metrics.update({"test_error_pct": error, "test_error_last_weights_pct": error + 1.0, "n_test": 10_000})
-    (d / "record.json").write_text(json.dumps(record))
-    (d / "metrics.json").write_text(json.dumps(metrics))
-    return d
-
-
 ERRORS = {  # (dataset, model, labels) -> test error per seed 0, 1, 2 (None: diverged)
     ("cifar10", "ali_kplus1", 1000): [20.0, 21.0, 23.0],
     ("cifar10", "ali_kplus1", 4000): [18.0, 18.5, 19.5],
@@ -291,6 +269,7 @@ ERRORS = {  # (dataset, model, labels) -> test error per seed 0, 1, 2 (None: div
     ("svhn", "ali_kplus1", 1000): [7.0, 8.0, 9.5],
     ("svhn", "gan_fm", 1000): [8.0, 9.0, 13.0],
 }
+RUNS_SORT = ["dataset", "model", "n_labels", "seed"]
 
 
 @pytest.fixture(scope="module")
@@ -299,16 +278,22 @@ def fake_runs(paper_plan, tmp_path_factory) -> list[Path]:
     dirs = []
     for (dataset, model, n), errors in ERRORS.items():
         for seed, err in zip(SEEDS, errors):
-            dirs.append(write_fake_run(root, paper_plan[f"{dataset}/{model}/labels{n}/seed{seed}"], err))
+            dirs.append(write_fake_semisup_run(root, paper_plan[f"{dataset}/{model}/labels{n}/seed{seed}"], err))
     return dirs[::-1]  # any order in, sorted out
+
+
+def runs_of(dirs: list[Path], dataset: str, n_labels: int | None = None) -> list[Path]:
+    """The run directories of one dataset (and label count), as the workflow gives a report."""
+    return [d for d in dirs if f"/{dataset}/" in str(d) and (n_labels is None or f"/labels{n_labels}/" in str(d))]
 
 
 def ok(values):
     return np.array([v for v in values if v is not None])
 
 
-def test_semisup_runs_frame_has_one_row_per_run(fake_runs):
-    runs = semisup_runs_frame(fake_runs)
+def test_runs_frame_has_one_row_per_run(fake_runs):
+    runs = runs_frame(fake_runs, sort=RUNS_SORT)
+    assert runs.equals(semisup.runs_table(fake_runs))  # what `ali report semisup-runs` writes
     assert len(runs) == 18
     keys = list(zip(runs["dataset"], runs["model"], runs["n_labels"], runs["seed"]))
     assert keys == sorted(keys)
@@ -324,8 +309,8 @@ def test_semisup_runs_frame_has_one_row_per_run(fake_runs):
 
 
 def test_table2_rows_give_mean_std_and_3std_beside_the_paper(fake_runs):
-    table = table2_rows(semisup_runs_frame(fake_runs), "cifar10")
-    assert table["model"].tolist() == ["ali_kplus1", "gan_fm"]
+    table = table2_rows(runs_frame(runs_of(fake_runs, "cifar10"), sort=RUNS_SORT))
+    assert table["model"].tolist() == ["ali_kplus1", "gan_fm"] and (table["dataset"] == "cifar10").all()
     for _, row in table.iterrows():
         for n in (1000, 4000):
             errors = ERRORS[("cifar10", row["model"], n)]
@@ -336,33 +321,41 @@ def test_table2_rows_give_mean_std_and_3std_beside_the_paper(fake_runs):
             assert row[f"n_seeds_{n}"] == 3 and row[f"n_diverged_{n}"] == errors.count(None)
         assert "error_pct_mean_2000" not in table.columns  # only label counts that have runs
     ali, fm = table.iloc[0], table.iloc[1]
-    assert (ali["paper_error_pct_1000"], ali["paper_error_3std_1000"]) == (19.98, 0.89)
-    assert (ali["paper_error_pct_4000"], ali["paper_error_3std_4000"]) == (17.99, 1.62)
-    assert (fm["paper_error_pct_1000"], fm["paper_error_3std_1000"]) == (21.83, 2.01)
-    assert (fm["paper_error_pct_4000"], fm["paper_error_3std_4000"]) == (18.63, 2.32)
+    assert (ali["paper_error_pct_1000"], ali["paper_error_1000"]) == (19.98, 0.89)
+    assert (ali["paper_error_pct_4000"], ali["paper_error_4000"]) == (17.99, 1.62)
+    assert (fm["paper_error_pct_1000"], fm["paper_error_1000"]) == (21.83, 2.01)
+    assert (fm["paper_error_pct_4000"], fm["paper_error_4000"]) == (18.63, 2.32)
+    assert ali["paper_error_convention"] and fm["paper_error_convention"]  # each number says what its +/- is
     assert table["std_convention"].str.contains("3 sigma").all()
 
 
-def test_table2_rows_of_another_dataset_carry_no_paper_numbers(fake_runs):
-    table = table2_rows(semisup_runs_frame(fake_runs), "svhn")
-    assert table["model"].tolist() == ["ali_kplus1", "gan_fm"]
-    assert table["paper_error_pct_1000"].isna().all() and table["paper_error_3std_1000"].isna().all()
-    assert table.loc[0, "error_pct_mean_1000"] == pytest.approx(np.mean([7.0, 8.0, 9.5]))
+def test_table2_rows_group_by_dataset_and_only_cifar10_carries_paper_numbers(fake_runs):
+    table = table2_rows(runs_frame(fake_runs, sort=RUNS_SORT))
+    assert list(zip(table["dataset"], table["model"])) == [(d, m) for d in ("cifar10", "svhn") for m in MODELS]
+    svhn = table[table["dataset"] == "svhn"].reset_index(drop=True)
+    assert svhn["paper_error_pct_1000"].isna().all() and svhn["paper_error_1000"].isna().all()
+    assert svhn.loc[0, "error_pct_mean_1000"] == pytest.approx(np.mean([7.0, 8.0, 9.5]))
+    assert svhn["error_pct_mean_4000"].isna().all()  # SVHN has no 4,000-label runs
+    cifar = table[table["dataset"] == "cifar10"]
+    assert cifar["paper_error_pct_1000"].tolist() == [19.98, 21.83]
 
 
 def test_table1_kplus1_rows(fake_runs):
-    runs = semisup_runs_frame(fake_runs)
-    rows = table1_kplus1_rows(runs, "svhn", 1000)
+    rows = table1_kplus1_rows(runs_frame(runs_of(fake_runs, "svhn", 1000), sort=RUNS_SORT))
     assert rows["model"].tolist() == ["ali_kplus1", "gan_fm"] and (rows["method"] == "K+1").all()
+    assert (rows["dataset"] == "svhn").all()
     assert (rows["n_labelled"] == 1000).all() and (rows["n_trials"] == 3).all()
     for _, row in rows.iterrows():
         vals = ok(ERRORS[("svhn", row["model"], 1000)])
         assert row["error_pct_mean"] == pytest.approx(vals.mean())
         assert row["error_pct_std"] == pytest.approx(np.std(vals, ddof=1))  # 1 sigma, as Table 1
-    assert (rows.loc[0, "paper_error_pct"], rows.loc[0, "paper_error_std"]) == (7.42, 0.65)
-    assert (rows.loc[1, "paper_error_pct"], rows.loc[1, "paper_error_std"]) == (8.11, 1.3)
-    other = table1_kplus1_rows(runs, "cifar10", 1000)
-    assert len(other) == 2 and other["paper_error_pct"].isna().all() and other["paper_error_std"].isna().all()
+    assert (rows.loc[0, "paper_error_pct"], rows.loc[0, "paper_error"]) == (7.42, 0.65)
+    assert (rows.loc[1, "paper_error_pct"], rows.loc[1, "paper_error"]) == (8.11, 1.3)
+    every = table1_kplus1_rows(runs_frame(fake_runs, sort=RUNS_SORT))  # one row per dataset x labels x model
+    assert list(zip(every["dataset"], every["n_labelled"], every["model"])) == [
+        (d, n, m) for d, n in (("cifar10", 1000), ("cifar10", 4000), ("svhn", 1000)) for m in MODELS]
+    other = every[every["dataset"] == "cifar10"]
+    assert len(other) == 4 and other["paper_error_pct"].isna().all() and other["paper_error"].isna().all()
 
 
 # ---------------------------------------------------------------------------------------- CLI
@@ -372,9 +365,18 @@ def cli_run(smoke_specs, tmp_path_factory) -> tuple[Path, Path]:
     spec = digits_spec(smoke_specs, "gan_fm", batch_size=10, steps=2, polyak_rate=0.5)
     out = root / "semisup" / "digits" / "gan_fm" / "labels100" / "seed0"
     rc = cli.main(["train", "--spec", json.dumps(spec), "--out", str(out), "--data-root", str(root),
-                   "--device", "cpu", "--no-progress", "--threads", "2"])
+                   "--device", "cpu", "--no-progress"])
     assert rc == 0
     return out, root
+
+
+def evaluated(cli_run) -> Path:
+    """The CLI run with its metrics.json, as `ali evaluate` writes it."""
+    out, root = cli_run
+    if not (out / METRICS).exists():
+        assert cli.main(["evaluate", "--run-dir", str(out), "--out", str(out / METRICS), "--data-root", str(root),
+                         "--device", "cpu"]) == 0
+    return out
 
 
 def test_cli_train_writes_a_finished_run(cli_run):
@@ -384,71 +386,89 @@ def test_cli_train_writes_a_finished_run(cli_run):
     assert (out / "model.pt").is_file() and json.loads((out / "spec.json").read_text()) == record["spec"]
 
 
-def test_cli_semisup_evaluate_writes_metrics(cli_run):
+def test_cli_evaluate_writes_metrics(cli_run):
     out, root = cli_run
-    rc = cli.main(["semisup-evaluate", "--run-dir", str(out), "--out", str(out / "metrics.json"), "--data-root",
-                   str(root), "--device", "cpu", "--threads", "2"])
-    assert rc == 0
-    metrics = json.loads((out / "metrics.json").read_text())
+    (out / METRICS).unlink(missing_ok=True)
+    evaluated(cli_run)
+    metrics = json.loads((out / METRICS).read_text())
     assert metrics["status"] == "ok" and metrics["n_test"] == 300
     assert metrics == json.loads(json.dumps(semisup.evaluate_run(out, root)))
 
 
-def fake_svm_trials(path: Path) -> Path:
-    """A trials JSON as `ali svm-trials` writes it (the fields svm_trials_frame reads)."""
+def write_fake_svm_run(root: Path, errors: list[float]) -> Path:
+    """An svm run directory as `ali train` and `ali evaluate` leave it (the fields run_rows reads):
+    the paper preset's ALI features on SVHN and one trial per error."""
+    spec = {"experiment": "svm", "preset": "paper", "model": "ali", "seed": 0, "dataset": "svhn",
+            "settings": {"preset": "paper", "dataset": "svhn", "n_per_class": 100, "solver": "exact"}}
     prov = provenance(torch.device("cpu"))
-    blob = {"meta": {"dataset": "svhn", "source": "ali", "feature_set": "released", "feature_dim": 5376,
-                     "run_dir": "x", "run_config_hash": "abc"},
-            "settings": {"preset": "paper", "n_per_class": 100, "solver": "exact"},
-            "trials": [{"trial": i, "seed": 1001 + i, "C": 0.5, "error_pct": e} for i, e in enumerate([19.0, 20.0])],
-            "settings_hash": "def", "provenance": prov, "wall_time_s": 3.0, "C": 0.5}
-    path.write_text(json.dumps(blob))
-    return path
+    record = {"spec": spec, "config_hash": config_hash(spec), "run_dir": str(root), "provenance": prov,
+              "status": "ok", "steps_done": None, "diverged": False, "wall_time_s": 1.0, "source_run": "x",
+              "source_config_hash": "abc"}
+    metrics = {"meta": {"dataset": "svhn", "source": "ali", "feature_set": "released", "feature_dim": 5376,
+                        "run_dir": "x", "run_config_hash": "abc", "provenance": prov},
+               "settings": spec["settings"], "settings_hash": "def", "provenance": prov, "wall_time_s": 3.0,
+               "C": 0.5, "trials": [{"trial": i, "seed": 1001 + i, "C": 0.5, "error_pct": e}
+                                    for i, e in enumerate(errors)]}
+    root.mkdir(parents=True)
+    (root / "record.json").write_text(json.dumps(record))
+    (root / METRICS).write_text(json.dumps(metrics))
+    return root
 
 
-def test_cli_semisup_report_and_table1_extra_rows(cli_run, fake_runs, tmp_path):
-    out, root = cli_run
-    if not (out / "metrics.json").exists():
-        assert cli.main(["semisup-evaluate", "--run-dir", str(out), "--out", str(out / "metrics.json"),
-                         "--data-root", str(root), "--device", "cpu"]) == 0
-    runs_csv, t2, t1_rows = tmp_path / "r" / "semisup_runs.csv", tmp_path / "table2.csv", tmp_path / "rows.csv"
-    rc = cli.main(["semisup-report", "--run-dirs", *map(str, fake_runs), str(out), "--out-runs", str(runs_csv),
-                   "--out-table2", str(t2), "--out-table1-rows", str(t1_rows)])
+def test_cli_report_semisup_runs_table2_and_table1(cli_run, fake_runs, tmp_path):
+    out = evaluated(cli_run)
+    runs_csv, t2 = tmp_path / "r" / "semisup_runs.csv", tmp_path / "table2.csv"
+    rc = cli.main(["report", "semisup-runs", "--in", *[f"runs={d}" for d in [*fake_runs, out]],
+                   "--out", f"runs={runs_csv}"])
     assert rc == 0
     runs = pd.read_csv(runs_csv)
     assert len(runs) == 19 and set(runs["dataset"]) == {"cifar10", "svhn", "digits"}
+    rc = cli.main(["report", "table2", "--in", *[f"runs={d}" for d in runs_of(fake_runs, "cifar10")],
+                   "--out", f"table={t2}"])
+    assert rc == 0
     table2 = pd.read_csv(t2)
     assert table2["model"].tolist() == ["ali_kplus1", "gan_fm"] and (table2["dataset"] == "cifar10").all()
     assert table2.loc[0, "paper_error_pct_1000"] == 19.98
-    rows = pd.read_csv(t1_rows)
-    assert rows["model"].tolist() == ["ali_kplus1", "gan_fm"] and rows["paper_error_pct"].tolist() == [7.42, 8.11]
 
-    # the smoke report's own datasets, as the smoke workflow asks for them
-    rc = cli.main(["semisup-report", "--run-dirs", str(out), "--out-runs", str(tmp_path / "s_runs.csv"),
-                   "--out-table2", str(tmp_path / "s_t2.csv"), "--out-table1-rows", str(tmp_path / "s_rows.csv"),
-                   "--table2-dataset", "digits", "--table1-dataset", "digits", "--table1-labels", "100"])
+    # the smoke report's own runs, as the smoke workflow passes them: no published number beside them
+    rc = cli.main(["report", "table2", "--in", f"runs={out}", "--out", f"table={tmp_path / 's_t2.csv'}"])
     assert rc == 0
-    s_rows = pd.read_csv(tmp_path / "s_rows.csv")
-    assert s_rows["model"].tolist() == ["gan_fm"] and s_rows["paper_error_pct"].isna().all()
-    assert s_rows["scale"].str.contains("NOT comparable").all()
-    assert pd.read_csv(tmp_path / "s_t2.csv")["paper_error_pct_100"].isna().all()
+    s_t2 = pd.read_csv(tmp_path / "s_t2.csv")
+    assert s_t2["model"].tolist() == ["gan_fm"] and s_t2["paper_error_pct_100"].isna().all()
+    assert s_t2["scale"].str.contains("NOT comparable").all()
 
-    svm = fake_svm_trials(tmp_path / "trials.json")
+    svm = write_fake_svm_run(tmp_path / "svm" / "svhn" / "ali", [19.0, 20.0])
     table1 = tmp_path / "table1.csv"
-    rc = cli.main(["table1", "--svm", str(svm), "--extra-rows", str(t1_rows), "--out-trials",
-                   str(tmp_path / "svm_trials.csv"), "--out-table", str(table1)])
+    semisup_in = [f"semisup={d}" for d in runs_of(fake_runs, "svhn", 1000)]
+    rc = cli.main(["report", "table1", "--in", f"svm={svm}", *semisup_in, "--out",
+                   f"trials={tmp_path / 'svm_trials.csv'}", f"table={table1}"])
     assert rc == 0
     t = pd.read_csv(table1)
     assert t["method"].tolist() == ["L2-SVM", "K+1", "K+1"]
     assert t["model"].tolist() == ["ali", "ali_kplus1", "gan_fm"]
     assert t["paper_error_pct"].tolist() == [19.14, 7.42, 8.11]
     assert t.loc[0, "error_pct_mean"] == pytest.approx(19.5)
+    assert t.loc[1, "error_pct_mean"] == pytest.approx(np.mean([7.0, 8.0, 9.5]))
 
 
-def test_cli_table1_with_only_the_kplus1_rows(fake_runs, tmp_path):
-    t1_rows = tmp_path / "rows.csv"
-    table1_kplus1_rows(semisup_runs_frame(fake_runs), "svhn", 1000).to_csv(t1_rows, index=False)
-    rc = cli.main(["table1", "--extra-rows", str(t1_rows), "--out-trials", str(tmp_path / "svm_trials.csv"),
-                   "--out-table", str(tmp_path / "table1.csv")])
+
+# Known package bug (reported): SVM.report_table1 builds the trials frame with runs_frame([], sort=...)
+# when no svm=DIR is given, and sorting an empty frame by "dataset" raises KeyError. The old
+# `ali table1 --extra-rows` made a table of the K+1 rows alone.
+@pytest.mark.xfail(strict=True, raises=KeyError, reason="report table1 without svm inputs: runs_frame([]) sorts "
+                                                         "an empty frame (package bug, reported)")
+def test_cli_report_table1_with_only_the_kplus1_rows(cli_run, fake_runs, tmp_path):
+    semisup_in = [f"semisup={d}" for d in runs_of(fake_runs, "svhn", 1000)]
+    rc = cli.main(["report", "table1", "--in", *semisup_in, "--out", f"trials={tmp_path / 'svm_trials.csv'}",
+                   f"table={tmp_path / 'table1.csv'}"])
     assert rc == 0
     assert pd.read_csv(tmp_path / "table1.csv")["model"].tolist() == ["ali_kplus1", "gan_fm"]
+
+    # the smoke run as Table 1's K+1 row: ours, with no published number
+    out = evaluated(cli_run)
+    rc = cli.main(["report", "table1", "--in", f"semisup={out}", "--out", f"trials={tmp_path / 's_trials.csv'}",
+                   f"table={tmp_path / 's_t1.csv'}"])
+    assert rc == 0
+    s_t1 = pd.read_csv(tmp_path / "s_t1.csv")
+    assert s_t1["model"].tolist() == ["gan_fm"] and s_t1["paper_error_pct"].isna().all()
+    assert s_t1["scale"].str.contains("NOT comparable").all()
