@@ -16,7 +16,7 @@ import torch
 
 from ali.config import load_config
 from ali.experiments import mixture as mx
-from ali.models.ali import ALI
+from ali.models.vae import VAE
 from ali.report.tables import mixture_summary, runs_frame
 from ali.train import CHECKPOINT, CheckpointError
 
@@ -167,7 +167,8 @@ def test_absurd_learning_rate_is_recorded_as_diverged_and_tabulated(tmp_path):
 
 
 def test_nan_between_log_lines_is_caught_before_a_checkpoint_is_written(tmp_path, monkeypatch):
-    original = ALI.train_step
+    """The solo loop (the baselines'; ALI and GAN train in the engine, tests/test_engine.py)."""
+    original = VAE.train_step
     calls = {"n": 0}
 
     def nan_after_two(self, x):
@@ -175,8 +176,8 @@ def test_nan_between_log_lines_is_caught_before_a_checkpoint_is_written(tmp_path
         calls["n"] += 1
         return {k: v * float("nan") for k, v in out.items()} if calls["n"] >= 3 else out
 
-    monkeypatch.setattr(ALI, "train_step", nan_after_two)
-    spec = small_spec("ali", steps=40)
+    monkeypatch.setattr(VAE, "train_step", nan_after_two)
+    spec = small_spec("vae", steps=40)
     rec = run(spec, tmp_path, log_every=1000, checkpoint_every=5)
     assert rec["diverged"] and rec["status"] == "diverged"
     assert rec["diverged_by_step"] == 5 and rec["steps_done"] == 5

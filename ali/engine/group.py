@@ -50,9 +50,9 @@ from ali.experiments.runs import MODEL_FILE, SPEC, write_record
 from ali.history import HISTORY, History
 from ali.optim import AdamConfig
 from ali.provenance import config_hash, provenance
-from ali.train import CheckpointError, Progress, fp32_math, resolve_device, seed_everything
+from ali.train import CHECKPOINT, CheckpointError, Progress, fp32_math, resolve_device, seed_everything
 
-GROUP_CHECKPOINT = "group_checkpoint.pt"
+GROUP_CHECKPOINT = CHECKPOINT  # the solo loop's name, in the group's first run directory
 CHECKPOINT_FORMAT = "ali-engine-group-1"
 SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision", "capture")  # data may differ (pacgan)
 LOSSES = ("loss_d", "loss_g")
@@ -248,7 +248,8 @@ def train_group(specs: Sequence[Mapping], run_dirs: Sequence[Path], *, device: s
     z_eval = torch.randn(eval_samples, group.model.z_dim, generator=torch.Generator().manual_seed(eval_seed)).to(dev)
     runner = StepRunner(group, group.generators, use_capture)
     steps = specs[0]["steps"]
-    bar = Progress(steps, start, f"{specs[0]['model']} group of {len(specs)}", enabled=progress)
+    desc = members[0] if len(members) == 1 else f"{members[0]} .. {members[-1]} ({len(members)} runs as one)"
+    bar = Progress(steps, start, desc, enabled=progress)
     t_start = time.perf_counter()
 
     def wall() -> float:

@@ -288,8 +288,13 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
               stop_at: int | None = None) -> dict:
     """Train one run into ``run_dir`` (resuming if a checkpoint is there) and write its record.
 
-    Inverse mapping and post-hoc inference take their frozen decoder from ``source_dir``.
+    ALI and GAN train through the run-batched engine as a group of one, so a run's seed fixes the
+    same weights, noise and data order alone or in a group. The baselines train in the solo loop;
+    inverse mapping and post-hoc inference take their frozen decoder from ``source_dir``.
     """
+    if spec["model"] in BASE_MODELS:
+        return train_group([spec], [run_dir], device=device, checkpoint_every=checkpoint_every,
+                           log_every=log_every, progress=progress, stop_at=stop_at)[0]
     prepare, extra = None, {}
     if spec["model"] in NEEDS_SOURCE:
         if source_dir is None:
@@ -297,14 +302,27 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
         src_model, src_record = load_trained(Path(source_dir))  # refuses diverged or skipped runs
         extra = {"source_run": str(source_dir), "source_config_hash": src_record["config_hash"]}
 
-        def prepare(model: Model) -> None:
+        def load_source_decoder(model: Model) -> None:
             model.decoder.load_state_dict(src_model.decoder.state_dict())
+
+        prepare = load_source_decoder
 
     x, _ = train_set(mixture_spec(spec))
     return runs.run_training(spec, run_dir, build=build, data=torch.from_numpy(x), device=device,
                              prepare=prepare, extra_record=extra,
                              desc=f"{spec['protocol']}/{spec['model']}/run{spec['run']}", checkpoint_every=checkpoint_every,
                              log_every=log_every, progress=progress, stop_at=stop_at)
+
+
+def train_group(specs: list[Mapping], run_dirs: list[Path], *, device: str = "auto", checkpoint_every: int = 10_000,
+                log_every: int = 1000, progress: bool = True, stop_at: int | None = None) -> list[dict]:
+    """ALI (or GAN) runs as one batched model (``ali.engine``), with the precision and capture their
+    specs name; the training curve's coverage every ``CURVE_EVERY`` log intervals."""
+    from ali.engine.group import train_group as train_batched  # the engine builds each run with build()
+
+    return train_batched(specs, run_dirs, device=device, capture=specs[0].get("capture", "auto"),
+                         precision=specs[0].get("precision", "fp32"), checkpoint_every=checkpoint_every,
+                         log_every=log_every, eval_every=CURVE_EVERY * log_every, progress=progress, stop_at=stop_at)
 
 
 skip_run = runs.skip_run
@@ -403,10 +421,6 @@ class Mixture(Experiment):
         return eval_settings(cfg)
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
-        """ALI and GAN train through the run-batched engine (alone, a group of one), so a run's seed
-        fixes the same weights, noise and data order alone or in a group; the baselines train alone."""
-        if spec["model"] in BASE_MODELS:
-            return self.train_group([spec], [run_dir], ctx)[0]
         source = None
         if spec["model"] in NEEDS_SOURCE:
             best_path = ctx.input("best")
@@ -421,12 +435,7 @@ class Mixture(Experiment):
     def train_group(self, specs, run_dirs, ctx: RunContext) -> list[dict]:
         if any(spec["model"] not in BASE_MODELS for spec in specs):
             return super().train_group(specs, run_dirs, ctx)
-        from ali.engine.group import train_group  # the engine builds each run with this module's build()
-
-        loop = ctx.loop_options(self)
-        return train_group(specs, run_dirs, capture=specs[0].get("capture", "auto"),
-                           precision=specs[0].get("precision", "fp32"), eval_every=CURVE_EVERY * loop["log_every"],
-                           **loop)
+        return train_group(specs, run_dirs, **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(run_dir, settings)
