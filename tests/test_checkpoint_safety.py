@@ -17,21 +17,16 @@ import torch
 
 from ali.history import HISTORY
 from ali.models.base import AdamKernel
-from ali.nets.specs import SPECS
 from ali.train import CHECKPOINT, load_checkpoint, rng_state, save_checkpoint, set_rng_state, train
-from tiny_images import (BATCH, N_LABELLED, TINY, assert_same_training_state, build, history_losses, run_loop,
-                         tiny_data, tiny_spec)
+from tiny_images import (BATCH, N_LABELLED, assert_same_training_state, build, history_losses, register_tiny_arch,
+                         run_loop, tiny_data, tiny_spec)
 
 PLAIN = (torch.Tensor, int, float, str, bool, type(None))
 
 
 @pytest.fixture(autouse=True)
-def _tiny_arch_one_thread(monkeypatch):
-    monkeypatch.setitem(SPECS, TINY.name, TINY)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _tiny_arch(monkeypatch):
+    register_tiny_arch(monkeypatch)
 
 
 def leaves(obj, path="ckpt"):

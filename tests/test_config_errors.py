@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
+import conftest
 import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
 from ali.config_errors import dotted, explain, one_line
 
-REPO = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
-PAPER = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+SCHEMA = yaml.safe_load(conftest.SCHEMA.read_text())
+PAPER = yaml.safe_load(conftest.PAPER.read_text())
 
 
 def first_error(edit) -> ValidationError:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import PAPER
 
 from ali.config import load_config
 from ali.engine.adam import RunAdam
@@ -32,14 +33,8 @@ from ali.optim import AdamConfig
 from ali.provenance import config_hash
 from ali.train import CheckpointError, epoch_permutation, seed_everything
 
-REPO = Path(__file__).resolve().parents[1]
-PLAN = mx.plan(load_config(REPO / "config" / "paper.yaml"))
+PLAN = mx.plan(load_config(PAPER))
 CPU = torch.device("cpu")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 def tiny(key: str, steps: int = 100, **changes) -> dict:

@@ -22,12 +22,12 @@ BatchNorm outputs, with BN running statistics set to non-trivial values first.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import SMOKE
 from torch import nn
 
 from ali.config import load_config
@@ -37,7 +37,6 @@ from ali.experiments import images as im
 from ali.nets.specs import SVHN
 from ali.train import as_model_input
 
-SMOKE = Path(__file__).resolve().parents[1] / "config" / "smoke.yaml"
 RELEASED_DIM = 256 * 4 * 4 + 512 + 512 + 256
 RELEASED_FIRST_DIM = 64 * 13 * 13 + 128 * 10 * 10 + 256 * 4 * 4 + 512 + 512 + 256
 DCGAN_DIM = 128 * 4 * 4 + 256 * 4 * 4 + 512
@@ -49,14 +48,6 @@ def test_the_arithmetic():
     assert RELEASED_FIRST_DIM == 28_992
     assert DCGAN_DIM == 6_656
     assert RAW_DIM == 3_072
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def randomise_batchnorm(model: nn.Module, seed: int) -> None:

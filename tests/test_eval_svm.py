@@ -28,16 +28,6 @@ N_CLASSES = 10
 REL_TOL = 1e-5  # on coef_ / intercept_, relative to the largest weight; observed: below 1e-7
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """One torch thread: on a loaded 2-core machine, two threads spin-wait for each other and the small
-    dense solves here become a hundred times slower. Restored afterwards."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def digits() -> tuple[np.ndarray, np.ndarray]:
     X, y = load_digits(return_X_y=True)

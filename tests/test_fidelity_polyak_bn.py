@@ -21,14 +21,6 @@ from ali.models.kplus1 import _avg_name
 BATCH, N_BATCHES = 8, 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _spec(model: str) -> dict:
     return {"model": model, "arch": "svhn", "update": "alternating", "n_classes": 10, "batch_size": BATCH,
             "seed": 0, "unlabelled_weight": 1.0, "polyak_rate": 0.1, "steps_per_epoch": 10, "epochs": 1,

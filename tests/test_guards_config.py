@@ -9,20 +9,18 @@ and the value it got.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
+from conftest import PAPER, SCHEMA
 
 from ali.config import ConfigError, load_config
 from ali.experiments import mixture as mx
 
-REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 
 
 @pytest.fixture
 def cfg() -> dict:
-    return load_config(REPO / "config" / "paper.yaml")
+    return load_config(PAPER)
 
 
 @pytest.mark.parametrize("value", [0, -1.5])

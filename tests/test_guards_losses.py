@@ -15,27 +15,18 @@
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import SMOKE
 
 from ali.config import load_config
 from ali.experiments import mixture as mx
 
-REPO = Path(__file__).resolve().parents[1]
-PLAN = mx.plan(load_config(REPO / "config" / "smoke.yaml"))
+PLAN = mx.plan(load_config(SMOKE))
 LR = 0.05
 B = 64
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 def small_model(name: str, update: str = "simultaneous"):

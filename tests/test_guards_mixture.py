@@ -18,6 +18,7 @@ import json
 import math
 from pathlib import Path
 
+import conftest
 import numpy as np
 import pytest
 import torch
@@ -26,17 +27,8 @@ from ali.config import load_config
 from ali.experiments import mixture as mx
 from ali.nets.layers import BN_EPS
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = load_config(REPO / "config" / "smoke.yaml")
+SMOKE = load_config(conftest.SMOKE)
 PLAN = mx.plan(SMOKE)
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # ------------------------------------------------------------------------------------------ best_run

@@ -9,32 +9,23 @@ that set, with its own labels.
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import SMOKE
 
 from ali.config import load_config
 from ali.data import images as image_data
 from ali.experiments import semisup
 from ali.models.kplus1 import KPlus1Model
 
-REPO = Path(__file__).resolve().parents[1]
 STEPS, BATCH = 3, 10
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")
 def smoke_specs() -> dict[str, dict]:
-    return semisup.plan(load_config(REPO / "config" / "smoke.yaml"))
+    return semisup.plan(load_config(SMOKE))
 
 
 def improved_gan_subset(labels: np.ndarray, n_per_class: int, seed: int) -> np.ndarray:
@@ -55,8 +46,8 @@ def test_train_run_trains_on_the_balanced_labelled_subset(model, smoke_specs, tm
         given["x"], given["y"] = images.clone(), labels.clone()
         set_labelled(self, images, labels)
 
-    def spy_batch(self):
-        xb, yb = labelled_batch(self)
+    def spy_batch(self, step=None):
+        xb, yb = labelled_batch(self, step)
         batches.append((xb.detach().clone(), yb.clone()))
         return xb, yb
 

@@ -27,14 +27,6 @@ C_MAX = float(C_GRID_PAPER[-1])
 CASES = [(2, 2), (2, 9), (0, 8), (1, 3)]  # (labelled draw seed, class): each had negative coefficients
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def pixels() -> tuple[torch.Tensor, torch.Tensor]:
     x, labels = image_data.load("digits", "train")

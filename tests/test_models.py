@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import copy
 import math
-from pathlib import Path
 
 import pytest
 import torch
+from conftest import SMOKE
 from torch import nn
 
 from ali.config import load_config
@@ -21,18 +21,12 @@ from ali.experiments import mixture as mx
 from ali.models.base import AdversarialModel, SingleObjectiveModel
 from ali.optim import AdamConfig
 
-REPO = Path(__file__).resolve().parents[1]
 BATCH = 16
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def smoke_plan() -> dict:
-    return mx.plan(load_config(REPO / "config" / "smoke.yaml"))
+    return mx.plan(load_config(SMOKE))
 
 
 def small_spec(plan: dict, model: str, protocol: str = "fixed", update: str | None = None) -> dict:

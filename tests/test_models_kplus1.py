@@ -15,28 +15,18 @@ the smoke preset's spec (digits, the SVHN architecture) with small batches; no d
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import SMOKE
 
 from ali.config import load_config
 from ali.experiments import semisup
 from ali.models.kplus1 import ALIKPlus1, GANFeatureMatching, KPlus1Model, kplus1_losses, linear_decay
 from ali.train import load_checkpoint, save_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = REPO / "config" / "smoke.yaml"
 LR = 3e-4  # the smoke preset keeps the paper's (improved-gan's) learning rate
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

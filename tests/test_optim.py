@@ -10,11 +10,6 @@ from ali.experiments.mixture import build, plan
 from ali.optim import AdamConfig, make_adam, torch_betas
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.mark.parametrize("blocks, expected", [((0.8, 0.001), (0.2, 0.999)), ((0.5, 0.001), (0.5, 0.999)),
                                               ((0.1, 0.0001), (0.9, 0.9999))])
 def test_blocks_betas_are_one_minus(blocks, expected):

@@ -27,20 +27,14 @@ from ali.capture import CapturedStep, EagerStep, StaticStep, make_step_runner
 from ali.experiments import images as im
 from ali.experiments.runs import RECORD, run_training
 from ali.models.base import AdamKernel, StepOptions
-from ali.nets.specs import SPECS
 from ali.train import fp32_math, train
-from tiny_images import (BATCH, IMAGE_MODELS, KPLUS1_MODELS, N_DATA, TINY, assert_same_training_state, build,
-                         history_losses, run_loop, tiny_data, tiny_spec)
-
+from tiny_images import (BATCH, IMAGE_MODELS, KPLUS1_MODELS, N_DATA, assert_same_training_state, build,
+                         history_losses, register_tiny_arch, run_loop, tiny_data, tiny_spec)
 
 
 @pytest.fixture(autouse=True)
-def _tiny_arch_one_thread(monkeypatch):
-    monkeypatch.setitem(SPECS, TINY.name, TINY)  # the experiments' build() looks architectures up here
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+def _tiny_arch(monkeypatch):
+    register_tiny_arch(monkeypatch)
 
 
 # ------------------------------------------------------------------------ static buffers == plain

@@ -14,8 +14,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ali.nets.specs import SPECS
-from tiny_images import TINY, assert_same_training_state, history_losses, run_loop, tiny_data, tiny_spec
+from tiny_images import assert_same_training_state, history_losses, register_tiny_arch, run_loop, tiny_data, tiny_spec
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 MODELS = ("ali", "vae", "ali_kplus1")
@@ -23,7 +22,7 @@ MODELS = ("ali", "vae", "ali_kplus1")
 
 @pytest.fixture(autouse=True)
 def _tiny_arch_deterministic_cudnn(monkeypatch):
-    monkeypatch.setitem(SPECS, TINY.name, TINY)
+    register_tiny_arch(monkeypatch)
     monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     monkeypatch.setattr(torch.backends.cudnn, "benchmark", False)
 

@@ -1,6 +1,6 @@
 """Tiny image models for fast loop tests: an 8x8 architecture with every kind of layer the appendix
 tables use (BN, dropout, tied and untied biases), built through the experiments' own ``build``.
-Tests register ``TINY`` in ``ali.nets.specs.SPECS`` (monkeypatch) before building."""
+Tests register ``TINY`` with :func:`register_tiny_arch` (an autouse fixture) before building."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import csv
 import dataclasses
 from pathlib import Path
 
+import conftest
 import torch
 
 from ali.config import load_config
@@ -18,8 +19,7 @@ from ali.history import HISTORY
 from ali.nets.specs import CONV, CONVT, LINEAR, LRELU, SIGMOID, SVHN, TIED, UNTIED, L
 from ali.train import seed_everything, train
 
-REPO = Path(__file__).resolve().parents[1]
-SMOKE = load_config(REPO / "config" / "smoke.yaml")
+SMOKE = load_config(conftest.SMOKE)
 
 TINY = dataclasses.replace(
     SVHN, name="tiny_test", table="tests", image_size=8, z_dim=4,
@@ -34,6 +34,16 @@ TINY = dataclasses.replace(
     lr=1e-3, batch_size=8)
 IMAGE_MODELS, KPLUS1_MODELS = ("ali", "gan", "vae"), ("gan_fm", "ali_kplus1")
 BATCH, N_DATA, N_LABELLED = 8, 48, 20
+
+
+def register_tiny_arch(monkeypatch) -> None:
+    """Make ``TINY`` an architecture the experiments' ``build`` can name: the tables as printed, the
+    resolved specs, and its (no) release-vs-table options (``ali.nets.specs.arch_spec`` reads all three)."""
+    from ali.nets import specs
+
+    monkeypatch.setitem(specs._TABLES, TINY.name, TINY)
+    monkeypatch.setitem(specs.OPTIONS, TINY.name, ())
+    monkeypatch.setitem(specs.SPECS, TINY.name, TINY)
 
 
 def tiny_spec(model: str, **over) -> dict:
