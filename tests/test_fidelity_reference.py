@@ -74,7 +74,7 @@ def test_views_are_built_from_the_records():
 
 
 def test_legacy_names_still_import():
-    assert ref.MIXTURE_REFERENCES == {"random": ("paper", ref.PAPER_MIXTURE), "fixed": ("pacgan", ref.PACGAN_MIXTURE)}
+    assert ref.MIXTURE_REFERENCES == {"random": ("paper", ref.PAPER_MIXTURE), "pacgan": ("pacgan", ref.PACGAN_MIXTURE)}
     assert ref.PACGAN_EPOCHS == 400
 
 
