@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,10 +21,9 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
+from conftest import REPO, TINY, make_workdir
 
-REPO = Path(__file__).resolve().parents[1]
 FAKE_SLURM = REPO / "tests" / "fake_slurm"
-TINY = REPO / "tests" / "tiny.yaml"
 RESULTS = "results/tiny"
 RUN = f"{RESULTS}/mixture/random/ali/run0"
 TARGET = f"{RUN}/metrics.json"
@@ -33,17 +31,6 @@ ACCOUNT = "testaccount"
 VOLATILE = {"wall_time_s", "finished_at"}  # written by the run, not part of its numbers
 
 pytestmark = pytest.mark.slow
-
-
-def make_workdir(dest: Path) -> Path:
-    """A fresh copy of the workflow (top-level files, workflow/, config/); duplicates test_workflow.py's."""
-    dest.mkdir(parents=True)
-    for item in REPO.iterdir():
-        if item.is_file():
-            shutil.copy2(item, dest / item.name)
-    for name in ("workflow", "config"):
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
 
 
 def start_snakemake(cwd: Path, *args: str, env: dict | None = None) -> subprocess.Popen:
