@@ -14,6 +14,7 @@ test never contends for the checkout's .snakemake lock. The `ali` the rules call
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ TINY = REPO / "tests" / "tiny.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
 WORKFLOW_DIRS = ("workflow", "config")  # with the top-level files (Snakefile, environment.yml, ...)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+SLURM_ACCOUNT = {"SBATCH_ACCOUNT": "testaccount"}  # the SLURM profile's account comes from SLURM's own variable
 
 
 # ----------------------------------------------------------------------------------- torch threads
@@ -74,10 +76,12 @@ def workdir(tmp_path_factory) -> Path:
     return make_workdir(tmp_path_factory.mktemp("wf") / "repo")
 
 
-def snakemake(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Snakemake in a subprocess. --configfile takes several values: callers put it before any target."""
+def snakemake(*args: str, cwd: Path, timeout: int = 300, env: dict[str, str] | None = None
+              ) -> subprocess.CompletedProcess:
+    """Snakemake in a subprocess, with ``env`` added to the environment. --configfile takes several
+    values: callers put it before any target."""
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env={**os.environ, **(env or {})})
 
 
 def output(res: subprocess.CompletedProcess) -> str:
@@ -124,6 +128,11 @@ def train_specs(text: str, experiment: str | None = None) -> list[dict]:
     """The --spec JSON of every `ali train` command a dry run prints (-p), of one experiment if named."""
     specs = [json.loads(s) for s in re.findall(r"\$ALI train --spec '(\{.*?\})'", text)]
     return [s for s in specs if experiment is None or s["experiment"] == experiment]
+
+
+def canonical(obj) -> str:
+    """JSON with sorted keys: a sort key for specs, whose keys come in any order."""
+    return json.dumps(obj, sort_keys=True)
 
 
 def in_args(shell: str, name: str) -> list[str]:

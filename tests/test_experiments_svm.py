@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import PAPER, SMOKE, dry_run, in_args, job_stats, jobs, train_specs, write_fake_semisup_run
+from conftest import PAPER, SMOKE, canonical, dry_run, in_args, job_stats, jobs, train_specs, write_fake_semisup_run
 
 from ali import cli
 from ali.config import ConfigError, load_config
@@ -377,7 +377,7 @@ def svm_jobs_carry_the_plan(text: str, cfg: dict, results: str) -> None:
     """Each features job trains its planned spec, with --in run=DIR of its image run (none for pixels);
     each trials job evaluates that run directory."""
     plan = svm.plan(cfg)
-    assert sorted(train_specs(text, "svm"), key=json.dumps) == sorted(plan.values(), key=json.dumps)
+    assert sorted(train_specs(text, "svm"), key=canonical) == sorted(plan.values(), key=canonical)
     s = svm.settings(cfg)
     image_run = f"{results}/images/{s['dataset']}/{{}}/seed{s['image_seed']}"
     for j in jobs(text, "svm_features"):

@@ -1,94 +1,31 @@
 """The image part of the Snakemake workflow (workflow/rules/images.smk): dry runs of the paper and
 smoke presets, with the local and SLURM profiles, and config values the workflow must refuse.
 
-As in tests/test_workflow.py, Snakemake runs in a fresh copy of the workflow files (top-level files,
-workflow/ and config/) so nothing under the checkout's results/ or .snakemake/ is read or locked.
-The helpers are copied from there (not imported) so this file does not depend on its internals.
+Snakemake runs in a fresh copy of the workflow files (conftest.make_workdir), so nothing under the
+checkout's results/ or .snakemake/ is read or locked.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
 from collections import Counter
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import PAPER, REPO, SLURM_ACCOUNT, canonical, job_stats, jobs, output, snakemake, train_specs
 
 from ali.config import load_config
 from ali.experiments import images as im
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_DIRS = ("workflow", "config")
 MODELS = ("ali", "gan", "vae")
 PAPER_DATASETS = ("svhn", "cifar10")
-
-
-def make_workdir(dest: Path) -> Path:
-    dest.mkdir(parents=True)
-    for item in REPO.iterdir():
-        if item.is_file():
-            shutil.copy2(item, dest / item.name)
-    for name in WORKFLOW_DIRS:
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__"))
-    return dest
-
-
-def snakemake(*args: str, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """--configfile takes several values: callers put it before every other option and target."""
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
-
-
-def output(res: subprocess.CompletedProcess) -> str:
-    return res.stdout + res.stderr
-
-
-def job_stats(text: str) -> dict[str, int]:
-    """The 'Job stats' table: {rule: count}, with 'total'."""
-    table = text[text.index("Job stats:"):]
-    stats = {}
-    for line in table.splitlines()[3:]:
-        m = re.fullmatch(r"\s*(\S+)\s+(\d+)\s*", line)
-        if not m:
-            break
-        stats[m.group(1)] = int(m.group(2))
-    return stats
-
-
-def jobs(text: str, rule: str) -> list[dict]:
-    """Every job of ``rule`` in a dry run: {'output': str, 'input': [str], 'resources': {name: value}}."""
-    found = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", text):
-        if not re.match(rf"(?:local)?rule {rule}:", block):
-            continue
-        out = re.search(r"^\s+output: (.*)$", block, flags=re.M)
-        inp = re.search(r"^\s+input: (.*)$", block, flags=re.M)
-        res = re.search(r"^\s+resources: (.*)$", block, flags=re.M)
-        found.append({"output": out.group(1) if out else "", "input": inp.group(1).split(", ") if inp else [],
-                      "resources": dict(kv.split("=", 1) for kv in res.group(1).split(", ")) if res else {}})
-    return found
 
 
 def trained(text: str, results: str) -> Counter:
     """(dataset, model) -> images_train jobs, from their record.json outputs."""
     pattern = rf"{re.escape(results)}/images/(\w+)/(\w+)/seed(\d+)/record\.json"
     return Counter((d, m) for j in jobs(text, "images_train") for d, m, _ in re.findall(pattern, j["output"]))
-
-
-def image_specs(text: str) -> list[dict]:
-    """The --spec JSON of every image training command the dry run prints (-p)."""
-    specs = [json.loads(s) for s in re.findall(r"\$ALI train --spec '(\{.*?\})'", text)]
-    return [s for s in specs if s.get("experiment") == "images"]
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory) -> Path:
-    return make_workdir(tmp_path_factory.mktemp("wf_images") / "repo")
 
 
 # --------------------------------------------------------------------------------- paper preset
@@ -121,6 +58,21 @@ def test_paper_dry_run_plans_every_image_job(paper_dry_run):
     assert samples == sorted(f"results/figures/{d}_{m}_seed0_samples.png" for d in PAPER_DATASETS for m in MODELS)
 
 
+def test_paper_figure_jobs_report_their_own_run(paper_dry_run):
+    """Each figure job is `ali report image-figures` on its own run, with the preset's figure settings."""
+    settings = im.figure_settings(load_config(PAPER))
+    figure_jobs = jobs(paper_dry_run, "images_samples") + jobs(paper_dry_run, "images_inference_figures")
+    assert len(figure_jobs) == 10
+    for j in figure_jobs:
+        name = re.search(r"results/figures/(\w+?)_(ali|gan|vae)_seed(\d+)_", j["output"])
+        run = f"results/images/{name[1]}/{name[2]}/seed{name[3]}"
+        outputs = dict(re.findall(r"(samples|reconstructions|interpolations)=(\S+)", j["shell"]))
+        assert sorted(outputs.values()) == sorted(j["output"].split(", ")), j["shell"]
+        assert re.search(rf"\$ALI report image-figures --in run={re.escape(run)} --out ", j["shell"]), j["shell"]
+        passed = re.search(r"--settings '(\{.*?\})'", j["shell"])
+        assert passed and json.loads(passed[1]) == settings, j["shell"]
+
+
 def test_paper_image_training_jobs_each_ask_for_one_gpu(paper_dry_run):
     train = jobs(paper_dry_run, "images_train")
     assert len(train) == 6
@@ -130,20 +82,18 @@ def test_paper_image_training_jobs_each_ask_for_one_gpu(paper_dry_run):
 
 
 def test_paper_dry_run_passes_the_planned_specs(paper_dry_run):
-    specs = image_specs(paper_dry_run)
-    plan = im.plan(load_config(REPO / "config" / "paper.yaml"))
+    specs = train_specs(paper_dry_run, "images")
+    plan = im.plan(load_config(PAPER))
     assert len(specs) == 6
-    key = lambda spec: json.dumps(spec, sort_keys=True)  # noqa: E731
-    assert sorted(specs, key=key) == sorted(plan.values(), key=key)
+    assert sorted(specs, key=canonical) == sorted(plan.values(), key=canonical)
 
 
 def test_dry_run_with_the_slurm_profile(workdir):
-    res = snakemake("-n", "--workflow-profile", "workflow/profiles/slurm", cwd=workdir)
+    res = snakemake("-n", "--workflow-profile", "workflow/profiles/slurm", cwd=workdir, env=SLURM_ACCOUNT)
     text = output(res)
     assert res.returncode == 0, text[-3000:]
     train = jobs(text, "images_train")
-    assert len(train) == 6
-    assert all(j["resources"]["slurm_partition"] == "gpu" and j["resources"]["gpu"] == "1" for j in train)
+    assert len(train) == 6 and all(j["resources"]["gpu"] == "1" for j in train)
     stats = job_stats(text)
     gpu_rules = ("images_train", "svm_features", "svm_trials", "semisup_train", "semisup_evaluate")
     others = [r for r in stats if r not in gpu_rules + ("total", "all")]
@@ -153,9 +103,19 @@ def test_dry_run_with_the_slurm_profile(workdir):
             continue
         found = jobs(text, rule)
         assert len(found) == stats[rule], rule
-        # the jobs that ask for a GPU go to the GPU partition, every other job to the CPU one
-        want = "gpu" if rule in gpu_rules else "cpu"
-        assert all(j["resources"]["slurm_partition"] == want for j in found), rule
+        # the jobs that ask for a GPU are placed on a GPU partition by the plugin (no rule names one), every
+        # other job asks for none; each carries the account from $SBATCH_ACCOUNT
+        want = "1" if rule in gpu_rules else "0"
+        assert all(j["resources"].get("gpu", "0") == want for j in found), rule
+        assert all("slurm_partition" not in j["resources"] for j in found), rule
+        assert all(j["resources"]["slurm_account"] == "testaccount" for j in found), rule
+
+
+def test_slurm_partitions_take_gpu_jobs_only_where_there_are_gpus():
+    """The plugin's partition file: `cpu` has no GPU (a gpu=1 job cannot land there), `gpu` has some."""
+    partitions = yaml.safe_load((REPO / "workflow" / "profiles" / "slurm" / "partitions.yaml").read_text())
+    assert set(partitions["partitions"]) == {"cpu", "gpu"}
+    assert partitions["partitions"]["cpu"]["max_gpu"] == 0 and partitions["partitions"]["gpu"]["max_gpu"] >= 1
 
 
 def test_dry_run_with_the_local_profile(workdir):
@@ -180,7 +140,7 @@ def test_smoke_dry_run_trains_digits_on_cpu_without_downloads(smoke_dry_run):
     assert "download_data" not in stats
     assert trained(smoke_dry_run, "results/smoke") == Counter({("digits", m): 1 for m in MODELS})
     assert all(j["resources"]["gpu"] == "0" for j in jobs(smoke_dry_run, "images_train"))
-    specs = image_specs(smoke_dry_run)
+    specs = train_specs(smoke_dry_run, "images")
     assert len(specs) == 3 and all(s["preset"] == "smoke" and s["steps"] == 66 for s in specs)
     assert re.findall(r"--device (\w+)", smoke_dry_run) and set(re.findall(r"--device (\w+)", smoke_dry_run)) == {"cpu"}
 
