@@ -62,6 +62,9 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         decay = get(cfg, d + ".decay_epochs", int, low=0, high=epochs)
         n_unl = image_data.split_size(dataset, "train")
         n_classes = image_data.DATASETS[dataset].n_classes
+        if n_classes == 0:
+            raise ConfigError(f"config key 'semisup.train' names {dataset!r}, which has no class labels: K+1 "
+                              f"needs a labelled dataset")
         steps_per_epoch = n_unl // common["batch_size"]
         if steps_per_epoch < 1:
             raise ConfigError(f"config key 'semisup.batch_size' exceeds {dataset}'s {n_unl} training images")

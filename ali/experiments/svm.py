@@ -25,7 +25,7 @@ from ali.config import ConfigError, get
 from ali.experiments.base import Experiment, RunContext, check_names, register, write_csv
 from ali.experiments.runs import read_record, write_record
 from ali.data import catalog as image_data
-from ali.data.splits import protocol_split
+from ali.data.splits import PROTOCOLS, protocol_split
 from ali.eval import svm
 from ali.eval.features import ENCODER_SETS, extract
 from ali.experiments import images
@@ -40,7 +40,7 @@ def settings(cfg: Mapping) -> dict:
     """The protocol's settings, checked; one dict shared by every source."""
     k = "svm."
     sources = check_names(cfg, k + "sources", SOURCES)
-    dataset = get(cfg, k + "dataset", str, choices=tuple(image_data.DATASETS))
+    dataset = get(cfg, k + "dataset", str, choices=tuple(PROTOCOLS))  # the datasets with an SVM pool/valid split
     if dataset not in get(cfg, "images.train", list) and any(s != "raw" for s in sources):
         raise ConfigError(f"config key 'svm.dataset' is {dataset!r}, which images.train does not train on")
     seed = get(cfg, k + "image_seed", int, low=0)
