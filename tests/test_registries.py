@@ -125,9 +125,7 @@ def test_svm_protocol_datasets_are_known_datasets():
     assert set(PROTOCOLS) <= set(DATASETS)
 
 
-# Known package gaps (reported): values the schema refuses that the package accepts, or refuses with a crash.
-@pytest.mark.xfail(strict=True, reason="svm.settings checks svm.dataset against every dataset, not those with an "
-                                       "SVM split (ali.data.splits.PROTOCOLS), as the schema does (reported)")
+# Values the schema refuses: the package refuses them too, naming the key (the CLI runs without Snakemake).
 @pytest.mark.parametrize("dataset", sorted(set(DATASETS) - set(PROTOCOLS)))
 def test_package_refuses_an_svm_dataset_the_schema_refuses(dataset):
     cfg = load_config(SMOKE)
@@ -136,8 +134,6 @@ def test_package_refuses_an_svm_dataset_the_schema_refuses(dataset):
         svm.settings(cfg)
 
 
-@pytest.mark.xfail(strict=True, raises=ZeroDivisionError,
-                   reason="semisup.plan on a dataset without labels divides by its 0 classes (reported)")
 def test_package_refuses_semisup_on_a_dataset_without_labels():
     cfg = load_config(SMOKE)
     cfg["semisup"]["train"] = ["celeba"]
