@@ -5,8 +5,10 @@ arguments; the test then checks what each job asked SLURM for, and that the numb
 of the same DAG.
 
 The DAG: the tiny preset's ALI run 0 of the random protocol, trained and evaluated. With
-mixture.device: auto the training job asks for gpu=1 (on a machine without one it trains on the CPU,
-so the numbers can be compared); the evaluation is a CPU job. Both runs go at once, to save time.
+mixture.device: auto the training job asks for gpu=1 and, as on any GPU, trains the protocol's ALI
+runs as one group (mixture.group_size auto; the tiny preset has one); on a machine without a GPU it
+trains on the CPU, so the numbers can be compared. The evaluation is a CPU job. Both runs go at once,
+to save time.
 """
 
 from __future__ import annotations
@@ -23,12 +25,15 @@ import torch
 import yaml
 from conftest import REPO, TINY, make_workdir
 
+from ali.experiments import mixture as mx
+
 FAKE_SLURM = REPO / "tests" / "fake_slurm"
 RESULTS = "results/tiny"
 RUN = f"{RESULTS}/mixture/random/ali/run0"
 TARGET = f"{RUN}/metrics.json"
 ACCOUNT = "testaccount"
-VOLATILE = {"wall_time_s", "finished_at"}  # written by the run, not part of its numbers
+VOLATILE = {"wall_time_s", "finished_at", "threads"}  # how the run went, not part of its numbers
+TRAIN_RULE = f"mixture_train_group_{mx.group_rule_suffix('random/ali/group0')}"  # the protocol's ALI runs
 
 pytestmark = pytest.mark.slow
 
@@ -95,7 +100,7 @@ def submissions(state: Path) -> list[dict]:
 
 def test_every_remote_job_was_submitted_and_completed(runs):
     jobs = submissions(runs["state"])
-    assert sorted(j["rule"] for j in jobs) == ["mixture_evaluate", "mixture_train"]
+    assert sorted(j["rule"] for j in jobs) == ["mixture_evaluate", TRAIN_RULE]
     states = [p.read_text().strip().rsplit("|", 1)[1] for p in (runs["state"] / "jobs").glob("*.state")]
     assert states == ["COMPLETED"] * 2
     assert (runs["state"] / "sacct.calls").exists()              # the plugin polled the stand-in sacct
@@ -103,7 +108,7 @@ def test_every_remote_job_was_submitted_and_completed(runs):
 
 
 def test_gpu_jobs_ask_for_one_gpu_on_the_gpu_partition_with_time_and_memory(runs):
-    train = [j for j in submissions(runs["state"]) if j["rule"] == "mixture_train"]
+    train = [j for j in submissions(runs["state"]) if j["rule"] == TRAIN_RULE]
     assert len(train) == 1
     for job in train:
         assert job["--gpus"] == "1" and "--gres" not in job
