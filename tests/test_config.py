@@ -49,7 +49,7 @@ def test_smoke_is_merged_over_paper(smoke, paper):
 def test_smoke_plan_uses_paper_nets(smoke, paper_plan):
     """The smoke plan builds the paper's architectures with a smaller budget."""
     specs = plan(smoke)
-    assert len(specs) == 2 * (2 * 2 + 3)
+    assert len(specs) == 2 * (2 * 2 + 3) + 2 * 2  # random and fixed with baselines; pacgan's ALI and GAN alone
     s = specs["random/ali/run0"]
     assert s["nets"] == paper_plan["random/ali/run0"]["nets"]
     assert s["steps"] == 6 * (20000 // 100)
@@ -76,9 +76,10 @@ def test_data_spec_matches_reference(paper):
 
 # --- plan ----------------------------------------------------------------------------------------
 def test_paper_plan_run_counts(paper_plan):
-    """Per protocol: 10 ALI + 10 GAN runs and 3 baselines (inverse, posthoc, vae)."""
-    assert len(paper_plan) == 2 * (10 + 10 + 3)
-    for protocol in ("random", "fixed"):
+    """Per protocol (the paper's, the released code's, PacGAN's re-run): 10 ALI + 10 GAN runs and 3
+    baselines (inverse, posthoc, vae)."""
+    assert len(paper_plan) == 3 * (10 + 10 + 3)
+    for protocol in ("random", "fixed", "pacgan"):
         for model in ("ali", "gan"):
             keys = [k for k in paper_plan if k.startswith(f"{protocol}/{model}/")]
             assert sorted(keys) == sorted(f"{protocol}/{model}/run{i}" for i in range(10))
@@ -88,17 +89,19 @@ def test_paper_plan_run_counts(paper_plan):
 
 
 def test_paper_plan_steps(paper_plan):
-    """200 epochs of 100,000 / 100 = 1,000 steps: 200,000 steps (baselines too)."""
-    assert all(s["steps"] == 200_000 for s in paper_plan.values())
+    """200 epochs of 100,000 / 100 = 1,000 steps: 200,000 steps (baselines too); PacGAN's re-run: 400 epochs."""
+    pacgan_runs = {k for k, s in paper_plan.items() if s["protocol"] == "pacgan" and s["model"] in ("ali", "gan")}
+    assert len(pacgan_runs) == 20
+    assert all(s["steps"] == (400_000 if k in pacgan_runs else 200_000) for k, s in paper_plan.items())
     assert paper_plan["random/ali/run0"]["batch_size"] == 100
 
 
 def test_ali_and_gan_runs_are_paired(paper_plan):
-    """ALI run i and GAN run i share seed, Adam settings and init std (paired comparison)."""
-    for protocol in ("random", "fixed"):
+    """ALI run i and GAN run i share seed, Adam settings, init std and training set (paired comparison)."""
+    for protocol in ("random", "fixed", "pacgan"):
         for i in range(10):
             a, g = paper_plan[f"{protocol}/ali/run{i}"], paper_plan[f"{protocol}/gan/run{i}"]
-            assert (a["seed"], a["adam"], a["init_std"]) == (g["seed"], g["adam"], g["init_std"])
+            assert (a["seed"], a["adam"], a["init_std"], a["data"]) == (g["seed"], g["adam"], g["init_std"], g["data"])
 
 
 def test_random_runs_differ_from_each_other(paper_plan):
