@@ -95,6 +95,13 @@ def dry_run(workdir: Path, *args: str) -> str:
     return output(res)
 
 
+def slurm_dry_run_of(workdir: Path, *targets: str) -> str:
+    """The text of a dry run through the SLURM profile, with an account as $SBATCH_ACCOUNT gives it."""
+    res = snakemake("-n", "--workflow-profile", "workflow/profiles/slurm", *targets, cwd=workdir, env=SLURM_ACCOUNT)
+    assert res.returncode == 0, output(res)[-3000:]
+    return output(res)
+
+
 def job_stats(text: str) -> dict[str, int]:
     """The 'Job stats' table of a Snakemake (dry) run: {rule: count}, with 'total'."""
     table = text[text.index("Job stats:"):]
@@ -138,6 +145,20 @@ def canonical(obj) -> str:
 def in_args(shell: str, name: str) -> list[str]:
     """The paths a shell command passes as ``--in`` ``name=PATH``."""
     return re.findall(rf"(?<=\s){re.escape(name)}=(\S+)", shell)
+
+
+# ----------------------------------------------------------------------------------------- networks
+def n_params(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def stack_rows(stack) -> list[list]:
+    """The modules of each table row of an ``ali.nets.conv.Stack`` (its ``layer_ends`` split them)."""
+    mods, start, rows = list(stack), 0, []
+    for end in stack.layer_ends:
+        rows.append(mods[start:end])
+        start = end
+    return rows
 
 
 # ------------------------------------------------------------------------------ hand-written runs

@@ -15,20 +15,13 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import stack_rows
 from torch import nn
 
 from ali.nets import specs
 from ali.nets.conv import ChannelMaxout, JointConvDiscriminator, Stack, UntiedBias
 
 CIFAR_DX_MAPS, CIFAR_DX_SIZES = (32, 64, 128, 256, 512), (28, 13, 10, 4, 1)
-
-
-def _rows(stack: Stack) -> list[list[nn.Module]]:
-    mods, start, rows = list(stack), 0, []
-    for end in stack.layer_ends:
-        rows.append(mods[start:end])
-        start = end
-    return rows
 
 
 def _dx(name: str, **options) -> Stack:
@@ -38,7 +31,7 @@ def _dx(name: str, **options) -> Stack:
 def _conv_biases(stack: Stack) -> list[tuple[tuple[int, ...] | None, tuple[int, ...] | None]]:
     """Per row: (the convolution's own bias shape or None, the untied bias's shape or None)."""
     out = []
-    for row in _rows(stack):
+    for row in stack_rows(stack):
         conv = next(m for m in row if isinstance(m, nn.Conv2d))
         untied = [m for m in row if isinstance(m, UntiedBias)]
         out.append((None if conv.bias is None else tuple(conv.bias.shape),
@@ -88,7 +81,7 @@ def test_cifar10_other_stacks_keep_their_biases():
 def _dropout_layout(stack: Stack) -> list[tuple[float, float]]:
     """Per row: (dropout on the row's input, dropout just before its nonlinearity)."""
     layout = []
-    for row in _rows(stack):
+    for row in stack_rows(stack):
         first = row[0].p if isinstance(row[0], nn.Dropout) else 0.0
         act = next(i for i, m in enumerate(row) if isinstance(m, (ChannelMaxout, nn.LeakyReLU)))
         before = row[act - 1].p if isinstance(row[act - 1], nn.Dropout) else 0.0
@@ -100,7 +93,7 @@ def _dropout_layout(stack: Stack) -> list[tuple[float, float]]:
 def test_cifar10_dx_dropout_released_lands_where_the_script_puts_it():
     assert dict(specs.CIFAR10.options)["dx_dropout"] == "released"
     assert _dropout_layout(_dx("cifar10")) == [(0.2, 0.0), (0.5, 0.0), (0.0, 0.5), (0.0, 0.0), (0.5, 0.0)]
-    row3 = _rows(_dx("cifar10"))[2]  # conv -> untied bias -> dropout -> maxout
+    row3 = stack_rows(_dx("cifar10"))[2]  # conv -> untied bias -> dropout -> maxout
     assert [type(m) for m in row3] == [nn.Conv2d, UntiedBias, nn.Dropout, ChannelMaxout]
 
 
@@ -136,7 +129,7 @@ def test_preactivations_are_read_before_the_dropout_on_the_nonlinearity_input():
 def test_celeba_dx_released_has_no_bn_on_row_1_and_dropout_everywhere():
     assert dict(specs.CELEBA.options)["dx"] == "released"
     dx = _dx("celeba")
-    rows = _rows(dx)
+    rows = stack_rows(dx)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in rows[0])
     assert all(any(isinstance(m, nn.BatchNorm2d) for m in row) for row in rows[1:])
     assert _conv_biases(dx) == [((64,), None)] + [(None, None)] * 4
@@ -145,7 +138,7 @@ def test_celeba_dx_released_has_no_bn_on_row_1_and_dropout_everywhere():
 
 def test_celeba_dx_table_is_table_5():
     dx = _dx("celeba", dx="table")
-    assert all(any(isinstance(m, nn.BatchNorm2d) for m in row) for row in _rows(dx))
+    assert all(any(isinstance(m, nn.BatchNorm2d) for m in row) for row in stack_rows(dx))
     assert _conv_biases(dx) == [(None, None)] * 5
     assert not any(isinstance(m, nn.Dropout) for m in dx)
 

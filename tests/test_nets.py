@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import n_params
 from torch import nn
 
 from ali.nets import mlp
@@ -17,10 +18,6 @@ B = 7
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
-
-
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 # --- Parameter counts, written out from REFERENCE.md -----------------------------------------------

@@ -18,10 +18,10 @@ Parameters: conv weights k*k*in*out (+ out for a tied bias, + out*H*W for the un
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
+from conftest import n_params, stack_rows
 from torch import nn
 
 from ali.nets import specs
@@ -35,10 +35,6 @@ B = 2
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
-
-
-def n_params(module: nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
 
 
 # --- The tables, transcribed literally ------------------------------------------------------------
@@ -423,14 +419,6 @@ def test_svhn_encoder_feature_layers():
 
 
 # --- Module structure per row: dropout -> conv -> [untied bias] -> [BN] -> nonlinearity -------------
-def _rows(stack: Stack) -> list[list[nn.Module]]:
-    mods, start, rows = list(stack), 0, []
-    for end in stack.layer_ends:
-        rows.append(mods[start:end])
-        start = end
-    return rows
-
-
 def _expected_bias(name: str, part: str, i: int, n: int, bn: bool) -> str:
     if part == "encoder":
         return "tied" if i == n - 1 else "none"
@@ -451,7 +439,7 @@ def test_module_structure_matches_tables(name, nets):
     stacks = {"encoder": enc.net, "decoder": dec.net, "disc_x": d.dx, "disc_z": d.dz, "disc_joint": d.joint}
     for part, stack in stacks.items():
         table = TABLES[name][part]
-        rows = _rows(stack)
+        rows = stack_rows(stack)
         assert len(rows) == len(table), part
         for i, (mods, (op, k, s, out, bn, drop, act)) in enumerate(zip(rows, table)):
             where = f"{name}.{part}[{i}]"

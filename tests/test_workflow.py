@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import (PAPER, PNG_MAGIC, SLURM_ACCOUNT, TINY, canonical, job_stats, jobs, make_workdir, output,
+from conftest import (PAPER, PNG_MAGIC, TINY, canonical, job_stats, jobs, make_workdir, output, slurm_dry_run_of,
                       snakemake, train_specs)
 
 from ali.config import load_config
@@ -91,10 +91,7 @@ def test_baselines_train_on_their_protocols_best_gan(paper_dry_run):
 
 @pytest.fixture(scope="module")
 def slurm_dry_run(workdir) -> str:
-    res = snakemake("-n", "--workflow-profile", "workflow/profiles/slurm", "results/mixture.csv", cwd=workdir,
-                    env=SLURM_ACCOUNT)
-    assert res.returncode == 0, output(res)[-3000:]
-    return output(res)
+    return slurm_dry_run_of(workdir, "results/mixture.csv")
 
 
 def test_dry_run_with_the_slurm_profile(slurm_dry_run):

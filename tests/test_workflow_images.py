@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 import yaml
-from conftest import PAPER, REPO, SLURM_ACCOUNT, canonical, job_stats, jobs, output, snakemake, train_specs
+from conftest import PAPER, REPO, canonical, job_stats, jobs, output, slurm_dry_run_of, snakemake, train_specs
 
 from ali.config import load_config
 from ali.experiments import images as im
@@ -89,9 +89,7 @@ def test_paper_dry_run_passes_the_planned_specs(paper_dry_run):
 
 
 def test_dry_run_with_the_slurm_profile(workdir):
-    res = snakemake("-n", "--workflow-profile", "workflow/profiles/slurm", cwd=workdir, env=SLURM_ACCOUNT)
-    text = output(res)
-    assert res.returncode == 0, text[-3000:]
+    text = slurm_dry_run_of(workdir)  # the default target: everything
     train = jobs(text, "images_train")
     assert len(train) == 6 and all(j["resources"]["gpu"] == "1" for j in train)
     stats = job_stats(text)

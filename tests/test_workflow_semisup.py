@@ -11,7 +11,7 @@ import re
 from collections import Counter
 
 import pytest
-from conftest import PAPER, SLURM_ACCOUNT, dry_run, in_args, job_stats, jobs, output, snakemake, train_specs
+from conftest import PAPER, dry_run, in_args, job_stats, jobs, slurm_dry_run_of, train_specs
 
 from ali.config import load_config
 from ali.experiments import semisup
@@ -118,10 +118,7 @@ def test_reports_collect_exactly_their_runs(paper_tables):
 # -------------------------------------------------------------------------------- SLURM profile
 @pytest.fixture(scope="module")
 def slurm_dry_run(workdir) -> str:
-    res = snakemake("-n", "--workflow-profile", "workflow/profiles/slurm", "results/table2.csv", cwd=workdir,
-                    env=SLURM_ACCOUNT)
-    assert res.returncode == 0, output(res)[-3000:]
-    return output(res)
+    return slurm_dry_run_of(workdir, "results/table2.csv")
 
 
 def test_slurm_profile_dry_run(slurm_dry_run):
