@@ -452,11 +452,7 @@ def test_cli_report_semisup_runs_table2_and_table1(cli_run, fake_runs, tmp_path)
 
 
 
-# Known package bug (reported): SVM.report_table1 builds the trials frame with runs_frame([], sort=...)
-# when no svm=DIR is given, and sorting an empty frame by "dataset" raises KeyError. The old
-# `ali table1 --extra-rows` made a table of the K+1 rows alone.
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="report table1 without svm inputs: runs_frame([]) sorts "
-                                                         "an empty frame (package bug, reported)")
+# Table 1 from the K+1 runs alone (no svm=DIR given), as the old `ali table1 --extra-rows` made it.
 def test_cli_report_table1_with_only_the_kplus1_rows(cli_run, fake_runs, tmp_path):
     semisup_in = [f"semisup={d}" for d in runs_of(fake_runs, "svhn", 1000)]
     rc = cli.main(["report", "table1", "--in", *semisup_in, "--out", f"trials={tmp_path / 'svm_trials.csv'}",

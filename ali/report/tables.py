@@ -73,6 +73,8 @@ def run_rows(run_dir: Path) -> list[dict]:
 def runs_frame(run_dirs: list[Path], sort: list[str]) -> pd.DataFrame:
     """Every run's rows, sorted by ``sort``."""
     rows = [row for d in run_dirs for row in run_rows(Path(d))]
+    if not rows:  # a report given no runs of one kind (Table 1 with only its K+1 rows, say)
+        return pd.DataFrame()
     return pd.DataFrame(rows).sort_values(sort, kind="stable").reset_index(drop=True)
 
 
