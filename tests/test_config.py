@@ -8,7 +8,7 @@ import math
 import pytest
 
 from ali.config import PRESET_DIR, ConfigError, load_config, results_dir
-from ali.experiments.mixture import data_spec, plan, protocol_settings
+from ali.experiments.mixture import data_from_config, plan, protocol_settings
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,7 @@ def test_missing_config_file_raises(tmp_path):
 
 def test_data_spec_matches_reference(paper):
     """The paper preset's data: grid {-4..4}, std 0.05, 100,000 train / 10,000 held out."""
-    d = data_spec(paper)
+    d = data_from_config(paper)
     assert d.grid == (-4.0, -2.0, 0.0, 2.0, 4.0)
     assert (d.std, d.n_train, d.n_heldout) == (0.05, 100_000, 10_000)
 

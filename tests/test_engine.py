@@ -123,7 +123,7 @@ def solo_steps(spec: dict, steps: int) -> tuple[list[float], dict]:
     adam = AdamConfig(**spec["adam"])
     model.optimizers = {k: torch.optim.Adam(params, lr=adam.lr, betas=adam.torch_betas(), eps=1e-8, fused=True)
                         for k, params in (("d", model.d_parameters()), ("g", model.g_parameters()))}
-    x, _ = mx.train_set(mx.mixture_spec(spec))
+    x, _ = mx.train_set(mx.mixture_data(spec))
     data = torch.from_numpy(x)
     perm = epoch_permutation(spec["seed"], 0, len(data), CPU)
     torch.manual_seed(noise_seed(spec["seed"]))  # the global stream the solo model draws from = the run's stream

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from ali.data.mixture import MixtureSpec
+from ali.data.mixture import MixtureData
 from ali.eval.coverage import mode_histogram, paper_modes, reverse_kl_to_uniform, strict_metrics
 
-SPEC = MixtureSpec()
+SPEC = MixtureData()
 CENTRES = SPEC.centres()
 
 

@@ -34,7 +34,7 @@ from ali.config import load_config
 from ali.data import images as image_data
 from ali.eval.features import ENCODER_SETS, discriminator_features, encoder_features, extract
 from ali.experiments import images as im
-from ali.nets.specs import SVHN
+from ali.nets.architectures import SVHN
 from ali.train import as_model_input
 
 RELEASED_DIM = 256 * 4 * 4 + 512 + 512 + 256

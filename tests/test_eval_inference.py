@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from ali.data.mixture import MixtureSpec, heldout_set
+from ali.data.mixture import MixtureData, heldout_set
 from ali.eval.inference import gaussian_kl_to_standard, inference_metrics, mmd2_rbf
 
 
@@ -92,7 +92,7 @@ class _CollapsedDecoder(_PerfectAutoencoder):
         return torch.zeros_like(z)
 
 
-SPEC = dataclasses.replace(MixtureSpec(), n_heldout=2000)
+SPEC = dataclasses.replace(MixtureData(), n_heldout=2000)
 
 
 def test_inference_metrics_perfect_autoencoder():

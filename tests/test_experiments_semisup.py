@@ -33,7 +33,7 @@ from ali.data.splits import balanced_subset
 from ali.eval.polyak_bn import polyak_bn_model
 from ali.experiments import semisup
 from ali.experiments.runs import METRICS
-from ali.nets.specs import SPECS
+from ali.nets.architectures import ARCHITECTURES
 from ali.provenance import config_hash, provenance
 from ali.report.tables import runs_frame, table1_kplus1_rows, table2_rows
 
@@ -89,7 +89,7 @@ def test_paper_plan_is_improved_gans_protocol(paper_plan):
         assert spec["adam"] == {"lr": 3e-4, "beta1": 0.5, "beta2": 0.999, "convention": "torch"}, key
         assert spec["batch_size"] == 100 and spec["n_classes"] == 10
         assert spec["polyak_rate"] == 1e-4 and spec["unlabelled_weight"] == 1.0
-        assert spec["arch"] == spec["dataset"] and spec["init_std"] == SPECS[spec["arch"]].init_std
+        assert spec["arch"] == spec["dataset"] and spec["init_std"] == ARCHITECTURES[spec["arch"]].init_std
         assert spec["test_split"] == "test"
         if spec["dataset"] == "cifar10":
             assert (spec["epochs"], spec["decay_epochs"], spec["steps_per_epoch"]) == (1200, 400, 500)

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import torch
 
-from ali.data.mixture import NO_MODE, MixtureSpec, assign
+from ali.data.mixture import NO_MODE, MixtureData, assign
 from ali.eval.coverage import mode_histogram, nonfinite_pct, paper_modes, strict_metrics
 from ali.eval.inference import inference_metrics
 
-SPEC = MixtureSpec()
+SPEC = MixtureData()
 COMPONENTS = (6, 12, 18)  # (-2, -2), (0, 0), (2, 2): k = 5 * i + j on the grid (-4, -2, 0, 2, 4)
 
 

@@ -27,7 +27,7 @@ from ali.experiments import mixture as mx
 from ali.experiments import semisup, svm
 from ali.experiments.base import EXPERIMENTS, all_reports, experiment
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES
-from ali.nets import specs
+from ali.nets import architectures
 from ali.optim import CONVENTIONS
 
 RULES = Path(__file__).resolve().parents[1] / "workflow" / "rules"
@@ -99,8 +99,8 @@ OPTION_ENUMS = [  # (schema path, the package's tuple of the values it accepts)
     ("svm.solver", svm.SOLVERS),
     ("svm.features", ENCODER_SETS),
     ("mixture.baselines.adam.convention", CONVENTIONS),
-    ("images.datasets.*.arch", tuple(specs.SPECS)),
-    ("semisup.datasets.*.arch", tuple(specs.SPECS)),
+    ("images.datasets.*.arch", tuple(architectures.ARCHITECTURES)),
+    ("semisup.datasets.*.arch", tuple(architectures.ARCHITECTURES)),
     ("images.datasets", tuple(DATASETS)),
     ("svm.dataset", tuple(PROTOCOLS)),  # the datasets with an SVM pool / validation split
 ]
@@ -112,8 +112,8 @@ def test_schema_enum_is_the_packages_list(schema, path, known):
 
 
 def test_every_architecture_has_its_table_and_its_options():
-    assert set(specs.SPECS) == set(specs.OPTIONS)
-    assert all(specs.SPECS[name].name == name for name in specs.SPECS)
+    assert set(architectures.ARCHITECTURES) == set(architectures.OPTIONS)
+    assert all(architectures.ARCHITECTURES[name].name == name for name in architectures.ARCHITECTURES)
 
 
 def test_semisup_datasets_have_class_labels(schema):

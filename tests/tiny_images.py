@@ -16,7 +16,7 @@ from ali.config import load_config
 from ali.experiments import images as im
 from ali.experiments import semisup
 from ali.history import HISTORY
-from ali.nets.specs import CONV, CONVT, LINEAR, LRELU, SIGMOID, SVHN, TIED, UNTIED, L
+from ali.nets.architectures import CONV, CONVT, LINEAR, LRELU, SIGMOID, SVHN, TIED, UNTIED, L
 from ali.train import seed_everything, train
 
 SMOKE = load_config(conftest.SMOKE)
@@ -38,12 +38,12 @@ BATCH, N_DATA, N_LABELLED = 8, 48, 20
 
 def register_tiny_arch(monkeypatch) -> None:
     """Make ``TINY`` an architecture the experiments' ``build`` can name: the tables as printed, the
-    resolved specs, and its (no) release-vs-table options (``ali.nets.specs.arch_spec`` reads all three)."""
-    from ali.nets import specs
+    resolved specs, and its (no) release-vs-table options (``ali.nets.architectures.architecture`` reads all three)."""
+    from ali.nets import architectures
 
-    monkeypatch.setitem(specs._TABLES, TINY.name, TINY)
-    monkeypatch.setitem(specs.OPTIONS, TINY.name, ())
-    monkeypatch.setitem(specs.SPECS, TINY.name, TINY)
+    monkeypatch.setitem(architectures._TABLES, TINY.name, TINY)
+    monkeypatch.setitem(architectures.OPTIONS, TINY.name, ())
+    monkeypatch.setitem(architectures.ARCHITECTURES, TINY.name, TINY)
 
 
 def tiny_spec(model: str, **over) -> dict:

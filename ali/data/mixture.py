@@ -12,10 +12,11 @@ import numpy as np
 import torch
 
 TRAIN_STREAM, HELDOUT_STREAM = 0, 1  # independent numpy streams spawned from one data seed
+NO_MODE = -1  # assign()'s component for a non-finite sample: it lands in no mode
 
 
 @dataclass(frozen=True)
-class MixtureSpec:
+class MixtureData:
     grid: tuple[float, ...] = (-4.0, -2.0, 0.0, 2.0, 4.0)
     std: float = 0.05
     n_train: int = 100_000
@@ -33,7 +34,7 @@ class MixtureSpec:
         return len(self.grid) ** 2
 
 
-def sample(spec: MixtureSpec, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def sample(spec: MixtureData, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """``n`` samples (n, 2) float32 and their component labels (n,) int64, components equally likely."""
     centres = spec.centres()
     labels = rng.integers(0, len(centres), size=n)
@@ -41,31 +42,21 @@ def sample(spec: MixtureSpec, n: int, rng: np.random.Generator) -> tuple[np.ndar
     return x.astype(np.float32), labels.astype(np.int64)
 
 
-def _stream(spec: MixtureSpec, which: int) -> np.random.Generator:
+def _stream(spec: MixtureData, which: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(spec.seed).spawn(2)[which])
 
 
-def train_set(spec: MixtureSpec) -> tuple[np.ndarray, np.ndarray]:
+def train_set(spec: MixtureData) -> tuple[np.ndarray, np.ndarray]:
     """The fixed training set: ``spec.n_train`` samples drawn once from ``spec.seed``."""
     return sample(spec, spec.n_train, _stream(spec, TRAIN_STREAM))
 
 
-def heldout_set(spec: MixtureSpec) -> tuple[np.ndarray, np.ndarray]:
+def heldout_set(spec: MixtureData) -> tuple[np.ndarray, np.ndarray]:
     """The held-out set, from a stream independent of the training set's."""
     return sample(spec, spec.n_heldout, _stream(spec, HELDOUT_STREAM))
 
 
-def log_responsibilities(spec: MixtureSpec, x: np.ndarray) -> np.ndarray:
-    """(n, 25) log posterior p(component | x) under the true mixture."""
-    d2 = ((np.asarray(x, dtype=np.float64)[:, None, :] - spec.centres()[None]) ** 2).sum(-1)
-    logits = -d2 / (2 * spec.std**2)  # equal weights and shared isotropic covariance cancel
-    return logits - np.logaddexp.reduce(logits, axis=1, keepdims=True)
-
-
-NO_MODE = -1  # ``assign``'s component for a sample with a NaN or infinite coordinate
-
-
-def assign(spec: MixtureSpec, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+def assign(spec: MixtureData, x: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Each sample's most responsible component and its distance to that component's centre.
 
     With equal weights and one shared isotropic covariance the largest responsibility is the nearest

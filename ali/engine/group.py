@@ -110,7 +110,7 @@ def group_hash(specs: Sequence[Mapping]) -> str:
 def training_sets(specs: Sequence[Mapping], device: torch.device) -> torch.Tensor:
     """Every run's training set: one (n, x_dim) tensor when the runs share it, else (R, n, x_dim)
     (PacGAN's protocol draws a fresh set per run)."""
-    datas = [mx.mixture_spec(s) for s in specs]
+    datas = [mx.mixture_data(s) for s in specs]
     if all(d == datas[0] for d in datas):
         return torch.from_numpy(mx.train_set(datas[0])[0]).to(device)
     if len({d.n_train for d in datas}) != 1:
@@ -186,7 +186,7 @@ class LogBook:
 
 def coverage(samples: np.ndarray, spec: Mapping, hq_stds: float) -> dict[str, float]:
     """The training curve's modes (paper count) and % high quality for one run's samples (N, 2)."""
-    data = mx.mixture_spec(spec)
+    data = mx.mixture_data(spec)
     return {"modes": paper_modes(data, samples), "hq_pct": strict_metrics(data, samples, hq_stds)["hq_pct"]}
 
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ali.data.mixture import MixtureSpec, assign
+from ali.data.mixture import MixtureData, assign
 
 
-def mode_histogram(spec: MixtureSpec, x, hq_stds: float | None = None) -> np.ndarray:
+def mode_histogram(spec: MixtureData, x, hq_stds: float | None = None) -> np.ndarray:
     """(25,) counts of samples per nearest component; with ``hq_stds``, high-quality samples only."""
     nearest, dist = assign(spec, x)
     keep = _counted(nearest, dist, None if hq_stds is None else hq_stds * spec.std)
@@ -30,7 +30,7 @@ def _counted(nearest: np.ndarray, dist: np.ndarray, radius: float | None) -> np.
     return keep if radius is None else keep & (dist <= radius)
 
 
-def paper_modes(spec: MixtureSpec, x) -> int:
+def paper_modes(spec: MixtureData, x) -> int:
     """Number of components that at least one sample is assigned to (the paper's count)."""
     return int((mode_histogram(spec, x) > 0).sum())
 
@@ -50,7 +50,7 @@ def reverse_kl_to_uniform(hist: np.ndarray) -> float:
     return float((p * np.log(p * len(hist))).sum())
 
 
-def strict_metrics(spec: MixtureSpec, x, hq_stds: float = 3.0) -> dict[str, float]:
+def strict_metrics(spec: MixtureData, x, hq_stds: float = 3.0) -> dict[str, float]:
     """Modes captured, % high-quality samples and reverse KL (PacGAN's table columns)."""
     nearest, dist = assign(spec, x)
     hq = _counted(nearest, dist, hq_stds * spec.std)  # a non-finite sample is never high quality

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ali.data.mixture import MixtureSpec, assign
+from ali.data.mixture import MixtureData, assign
 from ali.eval.coverage import paper_modes
 
 MMD_BANDWIDTHS = (0.1, 0.3, 1.0, 3.0)
@@ -46,7 +46,7 @@ def mmd2_rbf(a: torch.Tensor, b: torch.Tensor, bandwidths=MMD_BANDWIDTHS) -> flo
 
 
 @torch.no_grad()
-def inference_metrics(spec: MixtureSpec, model, x: torch.Tensor, labels: np.ndarray,
+def inference_metrics(spec: MixtureData, model, x: torch.Tensor, labels: np.ndarray,
                       mmd_samples: int = 2000) -> dict[str, float]:
     z = model.encode(x)
     x_rec = model.decode(z)

@@ -184,20 +184,20 @@ def check_seeds(cfg: Mapping, key: str) -> list[int]:
 
 def arch_from_config(cfg: Mapping, key: str):
     """The appendix architecture at ``<key>.arch`` with its release-vs-table options ``<key>.arch_options``."""
-    from ali.nets.specs import SPECS, arch_spec
+    from ali.nets.architectures import ARCHITECTURES, architecture
 
-    name = get(cfg, key + ".arch", str, choices=tuple(SPECS))
+    name = get(cfg, key + ".arch", str, choices=tuple(ARCHITECTURES))
     try:
-        return arch_spec(name, get(cfg, key + ".arch_options", dict, default={}))
+        return architecture(name, get(cfg, key + ".arch_options", dict, default={}))
     except ValueError as err:
         raise ConfigError(f"config key '{key}.arch_options': {err}") from err
 
 
-def spec_arch(spec: Mapping):
+def run_architecture(spec: Mapping):
     """The architecture a run spec names, with its options (every run spec stores them resolved)."""
-    from ali.nets.specs import arch_spec
+    from ali.nets.architectures import architecture
 
-    return arch_spec(spec["arch"], spec.get("arch_options"))
+    return architecture(spec["arch"], spec.get("arch_options"))
 
 
 def read_json(path: Path) -> Any:

@@ -2,7 +2,7 @@
 
 One run per dataset x model x seed, at ``<results>/images/<dataset>/<model>/seed<s>/``. The
 architecture, optimiser, batch size and epochs come from the dataset's appendix table
-(``ali.nets.specs``); the config may override epochs and batch size (the smoke preset does).
+(``ali.nets.architectures``); the config may override epochs and batch size (the smoke preset does).
 The GAN is the same decoder against D(x) alone; the VAE is the same encoder and decoder.
 """
 
@@ -16,7 +16,7 @@ import torch
 
 from ali.config import ConfigError, get
 from ali.experiments.base import (Experiment, RunContext, arch_from_config, check_names, check_seeds, register,
-                                  spec_arch)
+                                  run_architecture)
 from ali.data import catalog as image_data
 from ali.data.splits import PROTOCOLS, unsupervised_rows
 from ali.experiments.runs import load_trained, run_training
@@ -24,7 +24,7 @@ from ali.models import build_model
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import conv
 from ali.nets.layers import init_normal_
-from ali.nets.specs import ArchSpec, arch_notes
+from ali.nets.architectures import Architecture, arch_notes
 from ali.nets.stochastic import GaussianEncoder
 from ali.optim import AdamConfig
 
@@ -77,7 +77,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     specs = {}
     for dataset in datasets:
         ds = dataset_settings(cfg, dataset)
-        arch = spec_arch(ds)
+        arch = run_architecture(ds)
         n = n_train(dataset, ds["train_split"], ds["train_rows"])
         if ds["batch_size"] > n:
             raise ConfigError(f"config key 'images.datasets.{dataset}.batch_size' exceeds the {n} training images")
@@ -96,7 +96,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
 # ----------------------------------------------------------------------------------------- building
 def build(spec: Mapping) -> Model:
     """The model a spec describes, initialised N(0, init_std^2), with its optimisers."""
-    arch: ArchSpec = spec_arch(spec)
+    arch: Architecture = run_architecture(spec)
     name, options = spec["model"], StepOptions.from_spec(spec)
     if name == "ali":
         model = build_model("ali", encoder=GaussianEncoder(conv.ConvEncoder(arch)), decoder=conv.ConvDecoder(arch),
@@ -197,7 +197,7 @@ class Images(Experiment):
                           "`ali report image-figures`")
 
     def our_choices(self, spec):
-        notes = ["one seed per dataset x model: our choice", *arch_notes(spec_arch(spec))]
+        notes = ["one seed per dataset x model: our choice", *arch_notes(run_architecture(spec))]
         if spec["model"] == "vae":
             notes.append(f"VAE {spec['vae_likelihood']} likelihood: our choice")
         if spec["dataset"] == "tiny_imagenet":

@@ -32,7 +32,7 @@ from ali.experiments import runs
 from ali.experiments.base import (Experiment, RunContext, RunSpec, check_names, read_json, register, write_csv,
                                   write_json)
 from ali.experiments.runs import METRICS, MODEL_FILE, RECORD, SPEC  # noqa: F401  (re-exported)
-from ali.data.mixture import MixtureSpec, heldout_set, train_set
+from ali.data.mixture import MixtureData, heldout_set, train_set
 from ali.eval.coverage import nonfinite_pct, paper_modes, strict_metrics
 from ali.eval.inference import inference_metrics
 from ali.models import build_model
@@ -75,11 +75,11 @@ class MixtureRun(RunSpec):
 
 
 # ----------------------------------------------------------------------------------------- planning
-def data_spec(cfg: Mapping) -> MixtureSpec:
+def data_from_config(cfg: Mapping) -> MixtureData:
     grid = get(cfg, "mixture.data.grid", list)
     if len(grid) < 2 or not all(isinstance(g, (int, float)) and not isinstance(g, bool) for g in grid):
         raise ConfigError(f"config key 'mixture.data.grid' must list at least two numbers, got {grid!r}")
-    return MixtureSpec(
+    return MixtureData(
         grid=tuple(float(g) for g in grid),
         std=get(cfg, "mixture.data.std", float, positive=True),
         n_train=get(cfg, "mixture.data.n_train", int, positive=True),
@@ -88,7 +88,7 @@ def data_spec(cfg: Mapping) -> MixtureSpec:
     )
 
 
-def nets_spec(cfg: Mapping) -> mlp.MixtureNets:
+def nets_from_config(cfg: Mapping) -> mlp.MixtureNets:
     k = "mixture.nets."
     return mlp.MixtureNets(
         gen_hidden=get(cfg, k + "gen_hidden", int, positive=True),
@@ -100,7 +100,7 @@ def nets_spec(cfg: Mapping) -> mlp.MixtureNets:
     )
 
 
-def adam_spec(cfg: Mapping, key: str) -> AdamConfig:
+def adam_from_config(cfg: Mapping, key: str) -> AdamConfig:
     adam = AdamConfig(
         lr=get(cfg, key + ".lr", float, positive=True),
         beta1=get(cfg, key + ".beta1", float, low=0.0, high=1.0),
@@ -134,7 +134,7 @@ def protocol_settings(cfg: Mapping, protocol: str) -> list[dict]:
     seed = get(cfg, key + ".seed", int, low=0)
     runs = []
     if kind in ("fixed", "pacgan"):
-        adam = adam_spec(cfg, key + ".adam")
+        adam = adam_from_config(cfg, key + ".adam")
         init_std = get(cfg, key + ".init_std", float, positive=True)
         for i in range(n_runs):
             runs.append({"seed": seed + i, "adam": asdict(adam), "init_std": init_std})
@@ -155,7 +155,7 @@ def protocol_settings(cfg: Mapping, protocol: str) -> list[dict]:
 
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every training run of the experiment: ``{"<protocol>/<model>/run<i>": spec}``."""
-    data, nets = data_spec(cfg), nets_spec(cfg)
+    data, nets = data_from_config(cfg), nets_from_config(cfg)
     epochs = get(cfg, "mixture.train.epochs", int, positive=True)
     batch = get(cfg, "mixture.train.batch_size", int, positive=True)
     if batch > data.n_train:
@@ -185,7 +185,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         b = "mixture.baselines"
         models = check_names(cfg, b + ".models", BASELINES)
         b_steps = get(cfg, b + ".epochs", int, positive=True) * steps_per_epoch
-        b_adam = asdict(adam_spec(cfg, b + ".adam"))
+        b_adam = asdict(adam_from_config(cfg, b + ".adam"))
         b_std = get(cfg, b + ".init_std", float, positive=True)
         b_seed = get(cfg, b + ".seed", int, low=0)
         lik_std = get(cfg, b + ".vae_likelihood_std", float, positive=True)
@@ -278,8 +278,8 @@ def load_trained(run_dir: Path, device: torch.device | str = "cpu") -> tuple[Mod
     return runs.load_trained(Path(run_dir), build, device)
 
 
-def mixture_spec(spec: Mapping) -> MixtureSpec:
-    return MixtureSpec(**{**spec["data"], "grid": tuple(spec["data"]["grid"])})
+def mixture_data(spec: Mapping) -> MixtureData:
+    return MixtureData(**{**spec["data"], "grid": tuple(spec["data"]["grid"])})
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -307,7 +307,7 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
 
         prepare = load_source_decoder
 
-    x, _ = train_set(mixture_spec(spec))
+    x, _ = train_set(mixture_data(spec))
     return runs.run_training(spec, run_dir, build=build, data=torch.from_numpy(x), device=device,
                              prepare=prepare, extra_record=extra,
                              desc=f"{spec['protocol']}/{spec['model']}/run{spec['run']}", checkpoint_every=checkpoint_every,
@@ -340,7 +340,7 @@ def evaluate_run(run_dir: Path, settings: Mapping) -> dict:
                 "status": record["status"]}
     model, record = load_trained(run_dir)
     spec = record["spec"]
-    data = mixture_spec(spec)
+    data = mixture_data(spec)
     metrics: dict = {"run_dir": str(run_dir), "config_hash": record["config_hash"], "eval": dict(settings),
                      "model": spec["model"], "protocol": spec["protocol"]}
     torch.manual_seed(settings["seed"])  # the same evaluation noise for every run: paired comparisons
@@ -490,4 +490,4 @@ class Mixture(Experiment):
         if shown is None:
             raise ConfigError("no model in Figure 8 finished training; see the runs' record.json")
         title = f"Figure 8, {shown['protocol']} protocol ({shown['preset']} preset)"
-        figure8(models, mixture_spec(shown), outputs["figure"], title)
+        figure8(models, mixture_data(shown), outputs["figure"], title)

@@ -18,7 +18,7 @@ import torch
 
 from ali.config import ConfigError, get
 from ali.experiments.base import (Experiment, RunContext, arch_from_config, check_names, check_seeds, register,
-                                  spec_arch, write_csv)
+                                  run_architecture, write_csv)
 from ali.data import catalog as image_data
 from ali.data.splits import balanced_subset
 from ali.experiments.runs import load_trained, read_record, run_training
@@ -26,7 +26,7 @@ from ali.models import build_model
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import conv
 from ali.nets.layers import init_normal_
-from ali.nets.specs import arch_notes
+from ali.nets.architectures import arch_notes
 from ali.report.reference import GAN_FM_DIFFERENCES, GAN_FM_ROW, KPLUS1_ALI_UPDATE, KPLUS1_POLYAK_BN
 from ali.nets.stochastic import GaussianEncoder
 from ali.optim import AdamConfig
@@ -83,7 +83,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
 
 
 def build(spec: Mapping) -> Model:
-    arch = spec_arch(spec)
+    arch = run_architecture(spec)
     kw = {"update": spec["update"], "n_classes": spec["n_classes"], "batch_size": spec["batch_size"],
           "seed": spec["seed"], "unlabelled_weight": spec["unlabelled_weight"], "polyak_rate": spec["polyak_rate"],
           "schedule": (spec["steps_per_epoch"], spec["epochs"], spec["decay_epochs"]),
@@ -188,7 +188,7 @@ class SemiSupervised(Experiment):
 
     def our_choices(self, spec):
         model_notes = {"ali_kplus1": (KPLUS1_ALI_UPDATE,), "gan_fm": (GAN_FM_ROW, *GAN_FM_DIFFERENCES)}
-        return [*OUR_CHOICES, *model_notes[spec["model"]], *arch_notes(spec_arch(spec))]
+        return [*OUR_CHOICES, *model_notes[spec["model"]], *arch_notes(run_architecture(spec))]
 
     def spec_columns(self, spec):
         return {"dataset": spec["dataset"], "model": spec["model"], "n_labels": spec["n_labels"],

@@ -1,4 +1,4 @@
-"""One builder for every image architecture in ``ali.nets.specs``.
+"""One builder for every image architecture in ``ali.nets.architectures``.
 
 A layer row becomes: Dropout (on its input) -> Conv or ConvTranspose (no padding) -> untied bias
 (where the row says so) -> BatchNorm -> Dropout on the nonlinearity's input (``act_dropout``, CIFAR10's
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ali.nets.layers import BN_EPS, BN_MOMENTUM
-from ali.nets.specs import CONV, LINEAR, LRELU, MAXOUT, SIGMOID, TIED, UNTIED, ArchSpec, Layer, out_size
+from ali.nets.architectures import CONV, LINEAR, LRELU, MAXOUT, SIGMOID, TIED, UNTIED, Architecture, Layer, out_size
 
 
 class ChannelMaxout(nn.Module):
@@ -41,7 +41,7 @@ class UntiedBias(nn.Module):
 
 
 def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tuple[list[nn.Module], int, int, int]:
-    """The modules of one spec row, its output channels and size, and how many modules precede its
+    """The modules of one table row, its output channels and size, and how many modules precede its
     nonlinearity (the pre-activation output is what the released feature script reads)."""
     mods: list[nn.Module] = []
     if layer.dropout > 0:
@@ -71,7 +71,7 @@ def _block(layer: Layer, in_ch: int, size: int, leak: float, pieces: int) -> tup
 
 
 class Stack(nn.Sequential):
-    """A spec's stack of layers; ``out_channels``/``out_size`` and per-layer sizes are recorded."""
+    """An architecture stack of layers; ``out_channels``/``out_size`` and per-layer sizes are recorded."""
 
     def __init__(self, layers: tuple[Layer, ...], in_ch: int, size: int, leak: float, pieces: int):
         mods, self_sizes, self_channels, self_ends, self_pre = [], [], [], [], []
@@ -87,7 +87,7 @@ class Stack(nn.Sequential):
         self.out_channels, self.out_size = in_ch, size
 
     def layer_outputs(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """The output of every spec row (after its nonlinearity), for representation probes."""
+        """The output of every table row (after its nonlinearity), for representation probes."""
         outs, start = [], 0
         for end in self.layer_ends:
             for m in list(self)[start:end]:
@@ -98,7 +98,7 @@ class Stack(nn.Sequential):
 
 
     def preactivations(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Every spec row's output before its nonlinearity (after BN where the row has BN)."""
+        """Every table row's output before its nonlinearity (after BN where the row has BN)."""
         outs, mods = [], list(self)
         marks = set(self.preact_ends)
         for i, m in enumerate(mods):
@@ -113,12 +113,12 @@ class Stack(nn.Sequential):
 class ConvEncoder(nn.Module):
     """x (B, C, H, W) -> (B, 2 * z): mu and log sigma, flattened from the 1x1 output."""
 
-    def __init__(self, spec: ArchSpec):
+    def __init__(self, arch: Architecture):
         super().__init__()
-        self.net = Stack(spec.encoder, spec.channels, spec.image_size, spec.leak, spec.maxout_pieces)
-        if self.net.out_size != 1 or self.net.out_channels != 2 * spec.z_dim:
-            raise ValueError(f"{spec.name} encoder ends at {self.net.out_channels}x{self.net.out_size}^2, "
-                             f"expected {2 * spec.z_dim}x1x1")
+        self.net = Stack(arch.encoder, arch.channels, arch.image_size, arch.leak, arch.maxout_pieces)
+        if self.net.out_size != 1 or self.net.out_channels != 2 * arch.z_dim:
+            raise ValueError(f"{arch.name} encoder ends at {self.net.out_channels}x{self.net.out_size}^2, "
+                             f"expected {2 * arch.z_dim}x1x1")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)
@@ -127,11 +127,11 @@ class ConvEncoder(nn.Module):
 class ConvDecoder(nn.Module):
     """z (B, z) -> x (B, C, H, W) in [0, 1]."""
 
-    def __init__(self, spec: ArchSpec):
+    def __init__(self, arch: Architecture):
         super().__init__()
-        self.net = Stack(spec.decoder, spec.z_dim, 1, spec.leak, spec.maxout_pieces)
-        if self.net.out_size != spec.image_size or self.net.out_channels != spec.channels:
-            raise ValueError(f"{spec.name} decoder ends at {self.net.out_channels}x{self.net.out_size}^2")
+        self.net = Stack(arch.decoder, arch.z_dim, 1, arch.leak, arch.maxout_pieces)
+        if self.net.out_size != arch.image_size or self.net.out_channels != arch.channels:
+            raise ValueError(f"{arch.name} decoder ends at {self.net.out_channels}x{self.net.out_size}^2")
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z.view(z.shape[0], -1, 1, 1))
@@ -149,22 +149,22 @@ class ConvDecoder(nn.Module):
 class JointConvDiscriminator(nn.Module):
     """D(x, z) = joint(concat(D_x(x), D_z(z))) -> logits (B,). Without z (GAN): a 1x1 head on D_x."""
 
-    def __init__(self, spec: ArchSpec, joint: bool = True, n_out: int = 1):
+    def __init__(self, arch: Architecture, joint: bool = True, n_out: int = 1):
         """``n_out`` logits per example: 1 for the adversarial game, K for the K+1 classifier."""
         super().__init__()
         self.n_out = n_out
-        self.dx = Stack(spec.disc_x, spec.channels, spec.image_size, spec.leak, spec.maxout_pieces)
+        self.dx = Stack(arch.disc_x, arch.channels, arch.image_size, arch.leak, arch.maxout_pieces)
         if self.dx.out_size != 1:
-            raise ValueError(f"{spec.name} D(x) ends at {self.dx.out_size}x{self.dx.out_size}, expected 1x1")
+            raise ValueError(f"{arch.name} D(x) ends at {self.dx.out_size}x{self.dx.out_size}, expected 1x1")
         if joint:
-            self.dz = Stack(spec.disc_z, spec.z_dim, 1, spec.leak, spec.maxout_pieces)
+            self.dz = Stack(arch.disc_z, arch.z_dim, 1, arch.leak, arch.maxout_pieces)
             in_ch = self.dx.out_channels + self.dz.out_channels
-            rows = spec.disc_joint[:-1] + (replace(spec.disc_joint[-1], out=n_out),)
-            self.joint = Stack(rows, in_ch, 1, spec.leak, spec.maxout_pieces)
+            rows = arch.disc_joint[:-1] + (replace(arch.disc_joint[-1], out=n_out),)
+            self.joint = Stack(rows, in_ch, 1, arch.leak, arch.maxout_pieces)
         else:
             # The GAN baseline's D(x): the x-stack, then a biased 1x1 convolution to one logit (ours).
             self.dz = None
-            self.joint = nn.Sequential(nn.Dropout(spec.disc_joint[-1].dropout),
+            self.joint = nn.Sequential(nn.Dropout(arch.disc_joint[-1].dropout),
                                        nn.Conv2d(self.dx.out_channels, n_out, 1))
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,7 +176,3 @@ class JointConvDiscriminator(nn.Module):
             h = torch.cat([h, self.dz(z.view(z.shape[0], -1, 1, 1))], dim=1)
         out = self.joint(h).flatten(1)  # (B, n_out)
         return out.squeeze(1) if self.n_out == 1 else out
-
-
-def count_parameters(module: nn.Module) -> int:
-    return int(sum(np.prod(p.shape) for p in module.parameters()))

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from ali.data.mixture import MixtureSpec, assign, heldout_set  # noqa: E402
+from ali.data.mixture import MixtureData, assign, heldout_set  # noqa: E402
 
 ROWS = ("data x ~ q(x)", "latent codes z ~ q(z|x)", "reconstructions", "prior z ~ p(z)", "samples x ~ p(x|z)")
 COLUMNS = {"ali": "(a) ALI", "inverse": "(b) GAN + inverse mapping", "posthoc": "(c) GAN + post-hoc inference",
@@ -25,7 +25,7 @@ def component_colours(n: int) -> np.ndarray:
 
 
 @torch.no_grad()
-def figure8(models: dict, spec: MixtureSpec, out: Path, title: str, n_points: int = 2500, seed: int = 0) -> None:
+def figure8(models: dict, spec: MixtureData, out: Path, title: str, n_points: int = 2500, seed: int = 0) -> None:
     """``models``: column key -> (model in eval mode, or None with a reason string)."""
     colours = component_colours(spec.n_components)
     x_np, labels = heldout_set(spec)

@@ -1,9 +1,9 @@
-"""The image architectures (``ali.nets.specs`` + ``ali.nets.conv``) against the paper's appendix.
+"""The image architectures (``ali.nets.architectures`` + ``ali.nets.conv``) against the paper's appendix.
 
 Everything expected here is written out by hand from ``shared/paper/appendix_tables.md``
-(Tables 3-6, with the BN column) and the conventions in ``ali/nets/specs.py``'s docstring (taken
+(Tables 3-6, with the BN column) and the conventions in ``ali/nets/architectures.py``'s docstring (taken
 from the released code). The networks are built with every release-vs-table option at the table's
-value (``specs.table_options``); the released variants are tested in tests/test_fidelity_specs.py.
+value (``architectures.table_options``); the released variants are tested in tests/test_fidelity_architectures.py.
 No padding; dropout on a layer's input; no bias on a layer followed by BN;
 a tied bias on the encoder's output, on the x-discriminator's first layer (when it has no BN) and on
 every joint-discriminator layer; CIFAR10's D(x): an untied bias on every layer (released script,
@@ -24,9 +24,9 @@ import torch
 from conftest import n_params, stack_rows
 from torch import nn
 
-from ali.nets import specs
+from ali.nets import architectures
 from ali.nets.conv import (ChannelMaxout, ConvDecoder, ConvEncoder, JointConvDiscriminator, Stack,
-                           UntiedBias, count_parameters)
+                           UntiedBias)
 
 NAMES = ("cifar10", "svhn", "celeba", "tiny_imagenet")
 B = 2
@@ -295,7 +295,7 @@ def nets():
 
     def get(name):
         if name not in cache:
-            spec = specs.arch_spec(name, specs.table_options(name))
+            spec = architectures.architecture(name, architectures.table_options(name))
             cache[name] = (ConvEncoder(spec).eval(), ConvDecoder(spec).eval(), JointConvDiscriminator(spec).eval(),
                            JointConvDiscriminator(spec, joint=False).eval())
         return cache[name]
@@ -304,9 +304,9 @@ def nets():
 
 
 def test_specs_registry():
-    assert set(specs.SPECS) == set(NAMES)
+    assert set(architectures.ARCHITECTURES) == set(NAMES)
     for name in NAMES:
-        s = specs.SPECS[name]
+        s = architectures.ARCHITECTURES[name]
         assert s.name == name
         assert (s.image_size, s.channels, s.z_dim) == (IMAGE[name], 3, Z_DIM[name])
 
@@ -315,11 +315,11 @@ def test_specs_registry():
 @pytest.mark.parametrize("part", PARTS)
 def test_spec_rows_match_table(name, part):
     """Every spec row has the table's operation, kernel, stride, maps, BN and dropout."""
-    rows = getattr(specs.arch_spec(name, specs.table_options(name)), part)
+    rows = getattr(architectures.architecture(name, architectures.table_options(name)), part)
     table = TABLES[name][part]
     assert len(rows) == len(table)
-    ops = {"C": specs.CONV, "T": specs.CONVT}
-    acts = {"L": specs.LRELU, "M": specs.MAXOUT, "lin": specs.LINEAR, "sig": specs.SIGMOID}
+    ops = {"C": architectures.CONV, "T": architectures.CONVT}
+    acts = {"L": architectures.LRELU, "M": architectures.MAXOUT, "lin": architectures.LINEAR, "sig": architectures.SIGMOID}
     for row, (op, k, s, out, bn, drop, act) in zip(rows, table):
         assert (row.op, row.kernel, row.stride, row.out, row.bn, row.dropout) == (ops[op], k, s, out, bn, drop)
         assert row.act == acts[act]
@@ -403,12 +403,12 @@ def test_parameter_counts(name, nets):
     assert n_params(d.joint) == p["disc_joint"]
     assert n_params(d) == p["joint_d"]
     assert n_params(g) == p["gan_d"]
-    assert count_parameters(d) == p["joint_d"] and count_parameters(enc) == p["encoder"]
+    assert n_params(d) == p["joint_d"] and n_params(enc) == p["encoder"]
 
 
 def test_svhn_encoder_feature_layers():
     """L2-SVM features: the last three hidden layers (256x4x4, 512x1x1, 512x1x1) plus mu (256) = 5,376."""
-    enc = ConvEncoder(specs.SVHN).eval()
+    enc = ConvEncoder(architectures.SVHN).eval()
     with torch.no_grad():
         outs = enc.net.layer_outputs(torch.rand(B, 3, 32, 32))
     *_, h4, h5, h6, out = outs
@@ -478,15 +478,15 @@ def test_module_structure_matches_tables(name, nets):
 
 def test_dropout_rates_examples():
     """Table 3's CIFAR10 D(x): 0.2 then 0.5 x4; SVHN D: 0.2 everywhere; generators: no dropout."""
-    d = JointConvDiscriminator(specs.arch_spec("cifar10", specs.table_options("cifar10")))
+    d = JointConvDiscriminator(architectures.architecture("cifar10", architectures.table_options("cifar10")))
     assert [m.p for m in d.dx if isinstance(m, nn.Dropout)] == [0.2, 0.5, 0.5, 0.5, 0.5]
     assert [m.p for m in d.dz if isinstance(m, nn.Dropout)] == [0.2, 0.5]
     assert [m.p for m in d.joint if isinstance(m, nn.Dropout)] == [0.5, 0.5, 0.5]
-    d = JointConvDiscriminator(specs.SVHN)
+    d = JointConvDiscriminator(architectures.SVHN)
     assert {m.p for m in d.modules() if isinstance(m, nn.Dropout)} == {0.2}
     assert sum(isinstance(m, nn.Dropout) for m in d.modules()) == 5 + 2 + 3
     for name in NAMES:
-        spec = specs.SPECS[name]
+        spec = architectures.ARCHITECTURES[name]
         assert all(layer.dropout == 0.0 for layer in spec.encoder + spec.decoder)
 
 
@@ -506,7 +506,7 @@ def test_bn_count_and_settings(name, nets):
 
 def test_leaky_relu_slopes():
     for name, slope in (("cifar10", 0.1), ("svhn", 0.01), ("celeba", 0.02), ("tiny_imagenet", 0.01)):
-        spec = specs.SPECS[name]
+        spec = architectures.ARCHITECTURES[name]
         assert spec.leak == slope
         stack = Stack(spec.encoder[:2], 3, spec.image_size, spec.leak, spec.maxout_pieces)
         assert {m.negative_slope for m in stack if isinstance(m, nn.LeakyReLU)} == {slope}
@@ -527,7 +527,7 @@ def test_channel_maxout_groups_consecutive_channels():
 
 def test_cifar10_joint_input_is_512():
     """Maxout halves D(x)'s and D(z)'s 512 maps: joint D sees 256 + 256 = 512 (Table 3 prints 1024)."""
-    d = JointConvDiscriminator(specs.CIFAR10)
+    d = JointConvDiscriminator(architectures.CIFAR10)
     first = next(m for m in d.joint if isinstance(m, nn.Conv2d))
     assert first.in_channels == 512
     second = [m for m in d.joint if isinstance(m, nn.Conv2d)][1]
@@ -536,7 +536,7 @@ def test_cifar10_joint_input_is_512():
 
 # --- Decoder output bias ------------------------------------------------------------------------------
 def test_init_output_bias_sets_log_odds_of_mean_pixel():
-    dec = ConvDecoder(specs.SVHN).eval()
+    dec = ConvDecoder(architectures.SVHN).eval()
     images = torch.rand(10, 3, 32, 32) * 0.8 + 0.1
     images[:, 0, 0, 0] = 0.0  # always black: log-odds clamped (finite), not -inf
     images[:, 1, 2, 3] = 1.0  # always white: clamped, not +inf
@@ -554,7 +554,7 @@ def test_init_output_bias_sets_log_odds_of_mean_pixel():
                 m.weight.zero_()
                 if m.bias is not None:
                     m.bias.zero_()
-        out = dec(torch.zeros(3, specs.SVHN.z_dim))
+        out = dec(torch.zeros(3, architectures.SVHN.z_dim))
     mean = images.mean(0)
     inner = mean.clone()
     inner[0, 0, 0], inner[1, 2, 3] = 1e-7, 1 - 1e-7
@@ -566,7 +566,7 @@ def test_init_output_bias_sets_log_odds_of_mean_pixel():
 @pytest.mark.parametrize("name,batch,epochs,z", [("cifar10", 100, 6475, 64), ("svhn", 100, 100, 256),
                                                  ("celeba", 100, 123, 256), ("tiny_imagenet", 128, 125, 256)])
 def test_optimiser_and_schedule(name, batch, epochs, z):
-    s = specs.SPECS[name]
+    s = architectures.ARCHITECTURES[name]
     assert s.lr == 1e-4 and s.beta1 == 0.5
     assert s.beta2 == 0.999  # the tables' 10^-3 is Blocks' 1 - beta2; never 0.001
     assert s.batch_size == batch and s.epochs == epochs
@@ -578,8 +578,8 @@ def test_optimiser_and_schedule(name, batch, epochs, z):
 
 
 def test_out_size_helper():
-    conv = specs.L(specs.CONV, 7, 2, 1, False, 0.0, specs.LINEAR)
-    convt = specs.L(specs.CONVT, 7, 2, 1, False, 0.0, specs.LINEAR)
-    assert specs.out_size(conv, 63) == 29  # (63-7)//2+1
-    assert specs.out_size(convt, 13) == 31  # (13-1)*2+7
-    assert specs.out_size(convt, 1) == 7  # (1-1)*2+7
+    conv = architectures.L(architectures.CONV, 7, 2, 1, False, 0.0, architectures.LINEAR)
+    convt = architectures.L(architectures.CONVT, 7, 2, 1, False, 0.0, architectures.LINEAR)
+    assert architectures.out_size(conv, 63) == 29  # (63-7)//2+1
+    assert architectures.out_size(convt, 13) == 31  # (13-1)*2+7
+    assert architectures.out_size(convt, 1) == 7  # (1-1)*2+7

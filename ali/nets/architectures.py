@@ -19,8 +19,8 @@ Each layer row is (operation, kernel, stride, feature maps, BN, dropout, nonline
   CIFAR10: D(x) is built without ``use_bias=False``, so all five convolutions have a bias of Blocks'
   default kind, untied at the time (see ``CIFAR10_DX_BIAS``).
 - Where a script and its table disagree, or the script's meaning hangs on a library default, the
-  spec carries a named option (``OPTIONS``, resolved by ``arch_spec``); the default follows the
-  released script unless its note says "our choice", and ``ArchSpec.release_notes`` says which.
+  architecture carries a named option (``OPTIONS``, resolved by ``architecture``); the default follows the
+  released script unless its note says "our choice", and ``Architecture.release_notes`` says which.
 - Maxout (CIFAR10's discriminator): the feature-map count is the convolution's output; the maxout
   that follows groups consecutive channels, so 2 pieces halve it. The joint D(x, z) then sees
   256 + 256 = 512 channels, not the 1024 Table 3 prints: we follow the code and report the gap.
@@ -53,7 +53,7 @@ class Layer:
 
 
 @dataclass(frozen=True)
-class ArchSpec:
+class Architecture:
     name: str
     table: str
     image_size: int
@@ -94,8 +94,8 @@ DECODER_32 = (L(CONVT, 4, 1, 256, True, 0.0, LRELU), L(CONVT, 4, 2, 128, True, 0
               L(CONVT, 5, 1, 32, True, 0.0, LRELU), L(CONV, 1, 1, 32, True, 0.0, LRELU),
               L(CONV, 1, 1, 3, False, 0.0, SIGMOID, UNTIED))
 
-# The tables as printed, with the bias rules every script shares; ``arch_spec`` applies the options.
-_CIFAR10_TABLE = ArchSpec(
+# The tables as printed, with the bias rules every script shares; ``architecture`` applies the options.
+_CIFAR10_TABLE = Architecture(
     name="cifar10", table="Table 3", image_size=32, channels=3, z_dim=64,
     encoder=_encoder_32(128), decoder=DECODER_32,
     disc_x=(L(CONV, 5, 1, 32, False, 0.2, MAXOUT), L(CONV, 4, 2, 64, False, 0.5, MAXOUT),
@@ -109,7 +109,7 @@ _CIFAR10_TABLE = ArchSpec(
            "released code's joint input is 512 channels, which we follow",),
 )
 
-_SVHN_TABLE = ArchSpec(
+_SVHN_TABLE = Architecture(
     name="svhn", table="Table 4", image_size=32, channels=3, z_dim=256,
     encoder=_encoder_32(512), decoder=DECODER_32,
     disc_x=(L(CONV, 5, 1, 32, False, 0.2, LRELU, TIED), L(CONV, 4, 2, 64, True, 0.2, LRELU),
@@ -121,7 +121,7 @@ _SVHN_TABLE = ArchSpec(
     leak=0.01, maxout_pieces=1, init_std=0.01, lr=1e-4, beta1=0.5, beta2=0.999, batch_size=100, epochs=100,
 )
 
-_CELEBA_TABLE = ArchSpec(
+_CELEBA_TABLE = Architecture(
     name="celeba", table="Table 5", image_size=64, channels=3, z_dim=256,
     encoder=(L(CONV, 2, 1, 64, True, 0.0, LRELU), L(CONV, 7, 2, 128, True, 0.0, LRELU),
              L(CONV, 5, 2, 256, True, 0.0, LRELU), L(CONV, 7, 2, 256, True, 0.0, LRELU),
@@ -140,7 +140,7 @@ _CELEBA_TABLE = ArchSpec(
            "Table 5 gives no beta2; we use PyTorch's 0.999, the value every other table implies"),
 )
 
-_TINY_IMAGENET_TABLE = ArchSpec(
+_TINY_IMAGENET_TABLE = Architecture(
     name="tiny_imagenet", table="Table 6", image_size=64, channels=3, z_dim=256,
     encoder=(L(CONV, 4, 2, 64, True, 0.0, LRELU), L(CONV, 4, 1, 64, True, 0.0, LRELU),
              L(CONV, 4, 2, 128, True, 0.0, LRELU), L(CONV, 4, 1, 128, True, 0.0, LRELU),
@@ -165,9 +165,9 @@ _TINY_IMAGENET_TABLE = ArchSpec(
 # --------------------------------------------------------------- where the released scripts differ
 @dataclass(frozen=True)
 class Choice:
-    """One value of an option: how it edits the table's spec, and the note the reports carry."""
+    """One value of an option: how it edits the table's architecture, and the note the reports carry."""
 
-    edit: Callable[[ArchSpec], ArchSpec]
+    edit: Callable[[Architecture], Architecture]
     note: str
 
 
@@ -181,12 +181,12 @@ class ArchOption:
     table: str | None = None  # the value that matches the appendix table, where the table speaks
 
 
-def _edit_rows(spec: ArchSpec, part: str, edit: Callable[[int, Layer], Layer]) -> ArchSpec:
-    return replace(spec, **{part: tuple(edit(i, row) for i, row in enumerate(getattr(spec, part)))})
+def _edit_rows(arch: Architecture, part: str, edit: Callable[[int, Layer], Layer]) -> Architecture:
+    return replace(arch, **{part: tuple(edit(i, row) for i, row in enumerate(getattr(arch, part)))})
 
 
-def _same(spec: ArchSpec) -> ArchSpec:
-    return spec
+def _same(arch: Architecture) -> Architecture:
+    return arch
 
 
 # (input dropout, dropout before the maxout) per D(x) row: ``apply_dropout(cg, INPUT of
@@ -256,7 +256,7 @@ OPTIONS: dict[str, tuple[ArchOption, ...]] = {
 _TABLES = {s.name: s for s in (_CIFAR10_TABLE, _SVHN_TABLE, _CELEBA_TABLE, _TINY_IMAGENET_TABLE)}
 
 
-def arch_spec(name: str, options: Mapping[str, str] | None = None) -> ArchSpec:
+def architecture(name: str, options: Mapping[str, str] | None = None) -> Architecture:
     """The architecture ``name`` with each option at ``options[option]`` or its default.
 
     Raises ValueError naming the architecture, the option and the accepted values on a bad name.
@@ -267,16 +267,16 @@ def arch_spec(name: str, options: Mapping[str, str] | None = None) -> ArchSpec:
     unknown = sorted(set(options or {}) - set(known))
     if unknown:
         raise ValueError(f"architecture {name!r} has no option {unknown}; its options: {sorted(known) or 'none'}")
-    spec, chosen, notes = _TABLES[name], [], []
+    arch, chosen, notes = _TABLES[name], [], []
     for opt in OPTIONS[name]:
         value = (options or {}).get(opt.name, opt.default)
         if value not in opt.choices:
             raise ValueError(f"option {opt.name!r} of architecture {name!r} must be one of "
                              f"{list(opt.choices)}, got {value!r}")
-        spec = opt.choices[value].edit(spec)
+        arch = opt.choices[value].edit(arch)
         chosen.append((opt.name, value))
         notes.append(opt.choices[value].note)
-    return replace(spec, options=tuple(chosen), release_notes=tuple(notes))
+    return replace(arch, options=tuple(chosen), release_notes=tuple(notes))
 
 
 def table_options(name: str) -> dict[str, str]:
@@ -284,13 +284,13 @@ def table_options(name: str) -> dict[str, str]:
     return {opt.name: opt.table for opt in OPTIONS[name] if opt.table is not None}
 
 
-def arch_notes(spec: ArchSpec) -> tuple[str, ...]:
+def arch_notes(arch: Architecture) -> tuple[str, ...]:
     """Every note a report carries for this architecture: the table gaps, then each option's choice."""
-    return spec.notes + spec.release_notes
+    return arch.notes + arch.release_notes
 
 
-SPECS = {name: arch_spec(name) for name in _TABLES}  # the defaults: the released scripts, as noted
-CIFAR10, SVHN, CELEBA, TINY_IMAGENET = (SPECS[n] for n in ("cifar10", "svhn", "celeba", "tiny_imagenet"))
+ARCHITECTURES = {name: architecture(name) for name in _TABLES}  # the defaults: the released scripts, as noted
+CIFAR10, SVHN, CELEBA, TINY_IMAGENET = (ARCHITECTURES[n] for n in ("cifar10", "svhn", "celeba", "tiny_imagenet"))
 
 
 def out_size(layer: Layer, size: int) -> int:

@@ -1,4 +1,4 @@
-"""Where the released image scripts differ from the appendix tables (``ali.nets.specs`` options).
+"""Where the released image scripts differ from the appendix tables (``ali.nets.architectures`` options).
 
 Expected values are written out by hand from the released scripts of github.com/IshmaelBelghazi/ALI
 (``experiments/ali_{cifar10,celeba,tiny_imagenet}.py``) and Blocks' history:
@@ -18,14 +18,14 @@ import torch
 from conftest import stack_rows
 from torch import nn
 
-from ali.nets import specs
+from ali.nets import architectures
 from ali.nets.conv import ChannelMaxout, JointConvDiscriminator, Stack, UntiedBias
 
 CIFAR_DX_MAPS, CIFAR_DX_SIZES = (32, 64, 128, 256, 512), (28, 13, 10, 4, 1)
 
 
 def _dx(name: str, **options) -> Stack:
-    return JointConvDiscriminator(specs.arch_spec(name, options)).dx
+    return JointConvDiscriminator(architectures.architecture(name, options)).dx
 
 
 def _conv_biases(stack: Stack) -> list[tuple[tuple[int, ...] | None, tuple[int, ...] | None]]:
@@ -41,7 +41,7 @@ def _conv_biases(stack: Stack) -> list[tuple[tuple[int, ...] | None, tuple[int, 
 
 # ------------------------------------------------------------------------------------- CIFAR10 biases
 def test_cifar10_dx_default_has_an_untied_bias_on_every_convolution():
-    assert dict(specs.CIFAR10.options)["dx_bias"] == "untied"
+    assert dict(architectures.CIFAR10.options)["dx_bias"] == "untied"
     expected = [(None, (c, s, s)) for c, s in zip(CIFAR_DX_MAPS, CIFAR_DX_SIZES)]
     assert _conv_biases(_dx("cifar10")) == expected
     # one bias per channel and pixel: 32*28*28 + 64*13*13 + 128*10*10 + 256*4*4 + 512*1*1
@@ -70,10 +70,10 @@ def test_untied_bias_adds_per_pixel_and_starts_at_zero():
 
 
 def test_cifar10_other_stacks_keep_their_biases():
-    d = JointConvDiscriminator(specs.CIFAR10)
+    d = JointConvDiscriminator(architectures.CIFAR10)
     assert all(m.bias is None for m in d.dz if isinstance(m, nn.Conv2d))  # use_bias=False in the script
     assert all(m.bias is not None for m in d.joint if isinstance(m, nn.Conv2d))
-    gan = JointConvDiscriminator(specs.CIFAR10, joint=False)  # the GAN's D(x) is the same stack
+    gan = JointConvDiscriminator(architectures.CIFAR10, joint=False)  # the GAN's D(x) is the same stack
     assert _conv_biases(gan.dx) == _conv_biases(d.dx)
 
 
@@ -91,7 +91,7 @@ def _dropout_layout(stack: Stack) -> list[tuple[float, float]]:
 
 
 def test_cifar10_dx_dropout_released_lands_where_the_script_puts_it():
-    assert dict(specs.CIFAR10.options)["dx_dropout"] == "released"
+    assert dict(architectures.CIFAR10.options)["dx_dropout"] == "released"
     assert _dropout_layout(_dx("cifar10")) == [(0.2, 0.0), (0.5, 0.0), (0.0, 0.5), (0.0, 0.0), (0.5, 0.0)]
     row3 = stack_rows(_dx("cifar10"))[2]  # conv -> untied bias -> dropout -> maxout
     assert [type(m) for m in row3] == [nn.Conv2d, UntiedBias, nn.Dropout, ChannelMaxout]
@@ -102,7 +102,7 @@ def test_cifar10_dx_dropout_table_is_table_3():
 
 
 def test_cifar10_released_dropout_keeps_z_and_joint_dropout():
-    d = JointConvDiscriminator(specs.CIFAR10)
+    d = JointConvDiscriminator(architectures.CIFAR10)
     assert [m.p for m in d.dz if isinstance(m, nn.Dropout)] == [0.2, 0.5]
     assert [m.p for m in d.joint if isinstance(m, nn.Dropout)] == [0.5, 0.5, 0.5]
 
@@ -127,7 +127,7 @@ def test_preactivations_are_read_before_the_dropout_on_the_nonlinearity_input():
 
 # ------------------------------------------------------------------------------------------- CelebA
 def test_celeba_dx_released_has_no_bn_on_row_1_and_dropout_everywhere():
-    assert dict(specs.CELEBA.options)["dx"] == "released"
+    assert dict(architectures.CELEBA.options)["dx"] == "released"
     dx = _dx("celeba")
     rows = stack_rows(dx)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in rows[0])
@@ -145,30 +145,30 @@ def test_celeba_dx_table_is_table_5():
 
 # ------------------------------------------------------------------------------------ Tiny ImageNet
 def test_tiny_imagenet_dz_bias_and_epochs():
-    s = specs.TINY_IMAGENET
+    s = architectures.TINY_IMAGENET
     assert dict(s.options) == {"dz_bias": "released", "epochs": "table"}
     assert s.epochs == 125
     d = JointConvDiscriminator(s)
     assert [tuple(m.bias.shape) for m in d.dz if isinstance(m, nn.Conv2d)] == [(2048,), (2048,)]
-    none = JointConvDiscriminator(specs.arch_spec("tiny_imagenet", {"dz_bias": "none"}))
+    none = JointConvDiscriminator(architectures.architecture("tiny_imagenet", {"dz_bias": "none"}))
     assert all(m.bias is None for m in none.dz if isinstance(m, nn.Conv2d))
-    assert specs.arch_spec("tiny_imagenet", {"epochs": "released"}).epochs == 1000
+    assert architectures.architecture("tiny_imagenet", {"epochs": "released"}).epochs == 1000
 
 
 # --------------------------------------------------------------------------------------- the options
 def test_svhn_has_no_options_and_agrees_with_its_table():
-    assert specs.SVHN.options == () and specs.SVHN.release_notes == ()
-    assert specs.OPTIONS["svhn"] == ()
+    assert architectures.SVHN.options == () and architectures.SVHN.release_notes == ()
+    assert architectures.OPTIONS["svhn"] == ()
 
 
 @pytest.mark.parametrize("name", ["cifar10", "svhn", "celeba", "tiny_imagenet"])
 def test_specs_are_the_defaults_with_one_note_per_option(name):
-    spec = specs.SPECS[name]
-    assert spec == specs.arch_spec(name)
-    opts = specs.OPTIONS[name]
+    spec = architectures.ARCHITECTURES[name]
+    assert spec == architectures.architecture(name)
+    opts = architectures.OPTIONS[name]
     assert spec.options == tuple((o.name, o.default) for o in opts)
     assert spec.release_notes == tuple(o.choices[o.default].note for o in opts)
-    assert specs.arch_notes(spec) == spec.notes + spec.release_notes
+    assert architectures.arch_notes(spec) == spec.notes + spec.release_notes
     for opt in opts:
         assert opt.default in opt.choices and (opt.table is None or opt.table in opt.choices)
         for value, choice in opt.choices.items():
@@ -178,7 +178,7 @@ def test_specs_are_the_defaults_with_one_note_per_option(name):
 
 
 def test_default_notes_say_released_code_except_tiny_imagenet_epochs():
-    for name, opts in specs.OPTIONS.items():
+    for name, opts in architectures.OPTIONS.items():
         for opt in opts:
             note = opt.choices[opt.default].note
             if (name, opt.name) == ("tiny_imagenet", "epochs"):
@@ -188,22 +188,22 @@ def test_default_notes_say_released_code_except_tiny_imagenet_epochs():
 
 
 def test_table_options():
-    assert specs.table_options("cifar10") == {"dx_dropout": "table"}
-    assert specs.table_options("celeba") == {"dx": "table"}
-    assert specs.table_options("tiny_imagenet") == {"epochs": "table"}
-    assert specs.table_options("svhn") == {}
+    assert architectures.table_options("cifar10") == {"dx_dropout": "table"}
+    assert architectures.table_options("celeba") == {"dx": "table"}
+    assert architectures.table_options("tiny_imagenet") == {"epochs": "table"}
+    assert architectures.table_options("svhn") == {}
 
 
 def test_bad_options_raise_naming_the_fix():
     with pytest.raises(ValueError, match=r"unknown architecture 'mnist'.*'cifar10'"):
-        specs.arch_spec("mnist")
+        architectures.architecture("mnist")
     with pytest.raises(ValueError, match=r"architecture 'svhn' has no option \['dx_bias'\].*none"):
-        specs.arch_spec("svhn", {"dx_bias": "tied"})
+        architectures.architecture("svhn", {"dx_bias": "tied"})
     with pytest.raises(ValueError, match=r"option 'dx_bias' of architecture 'cifar10' must be one of "
                                          r"\['untied', 'tied', 'first_layer'\], got 'per_pixel'"):
-        specs.arch_spec("cifar10", {"dx_bias": "per_pixel"})
+        architectures.architecture("cifar10", {"dx_bias": "per_pixel"})
 
 
 def test_module_constants_are_the_registry_entries():
-    assert specs.CIFAR10 is specs.SPECS["cifar10"] and specs.SVHN is specs.SPECS["svhn"]
-    assert specs.CELEBA is specs.SPECS["celeba"] and specs.TINY_IMAGENET is specs.SPECS["tiny_imagenet"]
+    assert architectures.CIFAR10 is architectures.ARCHITECTURES["cifar10"] and architectures.SVHN is architectures.ARCHITECTURES["svhn"]
+    assert architectures.CELEBA is architectures.ARCHITECTURES["celeba"] and architectures.TINY_IMAGENET is architectures.ARCHITECTURES["tiny_imagenet"]
