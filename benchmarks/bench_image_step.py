@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ali.capture import make_step_runner
 from ali.experiments import images
 from ali.models.base import AdamKernel, Model
+from ali.nets.architectures import ARCHITECTURES
 from ali.train import as_model_input, fp32_math
 
 MODELS = ("ali", "gan", "vae")
@@ -74,7 +75,7 @@ class Bench:
         self.cfg, self.device, self.batch = cfg, device, batch
         self.model: Model = images.build(spec_for(arch, model, cfg)).to(device).train()
         self.model.use_adam_kernel(AdamKernel(fused=cfg.fused, capturable=cfg.capture))
-        size = images.SPECS[arch].image_size
+        size = ARCHITECTURES[arch].image_size
         data = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device)
         self.inputs = {"x": as_model_input(data, cfg.channels_last)}
         with fp32_math(cfg.precision, device):
@@ -99,7 +100,7 @@ def step_flops(arch: str, model: str, batch: int) -> int:
     """FLOPs of one fp32 step (forward, both backward passes), counted on CPU: they depend only on shapes."""
     torch.manual_seed(0)
     m = images.build(spec_for(arch, model, CONFIGS[0])).train()
-    x = torch.rand(batch, 3, images.SPECS[arch].image_size, images.SPECS[arch].image_size)
+    x = torch.rand(batch, 3, ARCHITECTURES[arch].image_size, ARCHITECTURES[arch].image_size)
     with FlopCounterMode(display=False) as counter:
         m.train_step(x)
     return counter.get_total_flops()
@@ -127,7 +128,7 @@ def stated_cuda_peak(device: torch.device, precision: str) -> tuple[float | None
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", nargs="+", default=["svhn", "cifar10"], choices=sorted(images.SPECS))
+    p.add_argument("--arch", nargs="+", default=["svhn", "cifar10"], choices=sorted(ARCHITECTURES))
     p.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     p.add_argument("--batch", type=int, default=100)
     p.add_argument("--steps", type=int, default=10, help="timed steps per sample")
@@ -156,7 +157,7 @@ def main() -> None:
                 for c, bench in benches.items():
                     samples[c].append(bench.images_per_second(args.steps))
             flops = step_flops(arch, model, args.batch)
-            print(f"\n{arch} ({images.SPECS[arch].table}) {model.upper()}: {flops / 1e9:.1f} GFLOP per step "
+            print(f"\n{arch} ({ARCHITECTURES[arch].table}) {model.upper()}: {flops / 1e9:.1f} GFLOP per step "
                   f"(batch {args.batch})")
             print(f"  {'configuration':<38} {'engine':<22} {'images/s':>9} {'ratio':>6} {'% of peak':>9}")
             base = statistics.median(samples[configs[0]])

@@ -113,7 +113,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     plan = mx.plan(load_config("config/paper.yaml"))
     specs = [{**plan[f"random/{args.model}/run{i % 10}"], "seed": i} for i in range(max(args.sizes + [10]))]
-    data = torch.from_numpy(mx.train_set(mx.mixture_spec(specs[0]))[0]).to(device)
+    data = torch.from_numpy(mx.train_set(mx.mixture_data(specs[0]))[0]).to(device)
     seed_everything(0)
     solo = mx.build(specs[0])
     flops, state_bytes = flops_per_run_step(solo, specs[0]["batch_size"]), BYTES_PER_PARAM * sum(
