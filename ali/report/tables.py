@@ -41,6 +41,7 @@ def _record_columns(record: dict, run_dir: Path) -> dict:
     return {
         "source_run": record.get("source_run", ""), "wall_time_s": record["wall_time_s"],
         "resumed_from_step": record.get("resumed_from_step"), "engine": record.get("engine", "eager"),
+        "group_size": record.get("group_size", 1),  # wall_time_s is the whole group's
         "precision": record.get("precision", record["spec"].get("precision", "fp32")),
         "device": prov["device"], "threads": prov["threads"], "code_version": prov["code_version"],
         **{f"version_{k}": v for k, v in prov["packages"].items()},
@@ -121,7 +122,8 @@ def mixture_summary(runs: pd.DataFrame) -> pd.DataFrame:
         row["scale"] = g["scale"].iloc[0]
         row["config_hashes"] = " ".join(g["config_hash"])
         row["code_versions"] = " ".join(sorted(set(g["code_version"])))
-        row["wall_time_s_total"] = g["wall_time_s"].sum()
+        group_size = g["group_size"] if "group_size" in g else 1
+        row["wall_time_s_total"] = (g["wall_time_s"] / group_size).sum()  # a group's time counted once
         rows.append(row)
     return pd.DataFrame(rows)
 
