@@ -174,8 +174,11 @@ def table2_comparisons(table2: pd.DataFrame | None) -> list[Comparison]:
 
 
 def _table2_ours(row: pd.Series | None, n_labels: int) -> tuple[Ours | None, str]:
-    if row is None or f"error_pct_mean_{n_labels}" not in row or pd.isna(row.get(f"n_seeds_{n_labels}")):
-        return None, "no run" if row is None else f"{row['dataset']}: no run with {n_labels} labels"
+    if row is None:
+        return None, "no run"
+    if f"error_pct_mean_{n_labels}" not in row or pd.isna(row.get(f"n_seeds_{n_labels}")):
+        # the preset ran Table 2, at other label counts: its preset still decides (smoke: not comparable)
+        return Ours(math.nan, math.nan, 0, str(row["preset"])), f"{row['dataset']}: no run with {n_labels} labels"
     n = _count(row[f"n_seeds_{n_labels}"]) - _count(row.get(f"n_diverged_{n_labels}"))
     ours = Ours(_finite(row[f"error_pct_mean_{n_labels}"]), _finite(row.get(f"error_pct_std_{n_labels}")), n,
                 str(row["preset"]))

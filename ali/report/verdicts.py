@@ -17,8 +17,8 @@ How a published error becomes a standard error (``Published.standard_error``):
 
 Ours: the sample std (ddof=1) over our ``n`` runs, divided by ``sqrt(n)``.
 
-Before any test: no run of ours (or fewer than 2, so no standard error) is "not run at this scale";
-a preset other than ``paper`` is "smoke: not comparable" whatever its numbers.
+Before any test: a table of a preset other than ``paper`` is "smoke: not comparable" whatever it ran;
+in the paper preset, no run of ours (or fewer than 2, so no standard error) is "not run at this scale".
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ TEST_STATEMENT = (
     f"SE_ours = sample std (ddof=1) / √n over our runs. A published σ over n runs becomes σ/√n; "
     f"a 3σ bar is divided by 3 first; where the source gives no n, or does not say what its ± is, "
     f"the ± (or σ) is used as the standard error itself; no printed error counts as 0. "
-    f"Fewer than 2 runs of ours: “{NOT_RUN}”. Any preset other than “{PAPER_PRESET}”: “{SMOKE}”."
+    f"Any preset other than “{PAPER_PRESET}”: “{SMOKE}”, whatever it ran. Fewer than 2 runs of ours: “{NOT_RUN}”."
 )
 
 CONVENTIONS = ("sem", "std", "3std", "unstated")
@@ -112,10 +112,10 @@ def z_score(ours: Ours, published: Published) -> float:
 
 def verdict(ours: Ours | None, published: Published) -> str:
     """One of VERDICTS, computed from the numbers (see the module docstring for the order of checks)."""
+    if ours is not None and ours.preset != PAPER_PRESET:  # a smoke table, whatever it ran
+        return SMOKE
     if ours is None or ours.n < 1 or not math.isfinite(ours.mean):
         return NOT_RUN
-    if ours.preset != PAPER_PRESET:
-        return SMOKE
     if ours.n < 2 or not math.isfinite(ours.std):
         return NOT_RUN
     return CONSISTENT if abs(z_score(ours, published)) <= Z_THRESHOLD else DIFFERS
