@@ -239,9 +239,10 @@ def test_very_short_ali_kplus1_run_trains_saves_and_evaluates(smoke_specs, tmp_p
     assert metrics["n_test"] == 300
 
 
-def test_killed_and_resumed_gan_fm_run_is_bit_identical(smoke_specs, tmp_path):
+@pytest.mark.parametrize("model", MODELS)
+def test_killed_and_resumed_kplus1_run_is_bit_identical(smoke_specs, tmp_path, model):
     # a 3-epoch schedule of 2 steps each so the learning rate decays inside the run and across the resume
-    spec = digits_spec(smoke_specs, "gan_fm", batch_size=10, steps=5, steps_per_epoch=2, epochs=3, decay_epochs=2,
+    spec = digits_spec(smoke_specs, model, batch_size=10, steps=5, steps_per_epoch=2, epochs=3, decay_epochs=2,
                        polyak_rate=0.3)
     whole = semisup.train_run(spec, tmp_path / "whole", data_root=tmp_path, device="cpu", checkpoint_every=2,
                               log_every=1, progress=False)
