@@ -34,8 +34,7 @@ def encoder_features(model, x: torch.Tensor, feature_set: str = "released") -> t
                          f"script's first version, bc36004); set svm.features: {RENAMED_SETS[feature_set]}")
     if feature_set not in ENCODER_SETS:
         raise ValueError(f"feature set must be one of {ENCODER_SETS}, got {feature_set!r}")
-    stack = model.encoder.net.net  # GaussianEncoder -> ConvEncoder -> Stack
-    pre = stack.preactivations(x)
+    pre = model.encoder.preactivations(x)
     mu = pre[-1].flatten(1)[:, : model.z_dim]  # the output row is linear: its output is (mu, log sigma)
     if feature_set == "mu":
         return mu

@@ -123,6 +123,10 @@ class ConvEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x).flatten(1)
 
+    def preactivations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Every table row's output before its nonlinearity: the representation probes' layers."""
+        return self.net.preactivations(x)
+
 
 class ConvDecoder(nn.Module):
     """z (B, z) -> x (B, C, H, W) in [0, 1]."""

@@ -29,6 +29,10 @@ class GaussianEncoder(nn.Module):
         super().__init__()
         self.net = net
 
+    def preactivations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The wrapped network's per-layer pre-activations (the last is (mu, log sigma))."""
+        return self.net.preactivations(x)
+
     def distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, log_sigma = self.net(x).chunk(2, dim=1)
         return mu, log_sigma
