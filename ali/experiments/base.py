@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -148,22 +148,17 @@ def all_reports() -> dict[str, Report]:
 
 
 def plan_all(cfg: Mapping) -> dict[str, dict]:
-    """Every training run of every experiment, keyed ``<experiment>:<run key>`` only on collision."""
+    """Every training run of every experiment by run key; two experiments never share a key."""
     import ali.experiments  # noqa: F401
 
     specs: dict[str, dict] = {}
     for exp in EXPERIMENTS.values():
-        specs.update(exp.plan(cfg))
+        plan = exp.plan(cfg)
+        clash = sorted(set(plan) & set(specs))
+        if clash:
+            raise ValueError(f"experiment {exp.name!r} plans run keys another experiment already has: {clash}")
+        specs.update(plan)
     return specs
-
-
-def spec_from_dict(cls: type[RunSpec], data: Mapping) -> RunSpec:
-    """A typed spec from its JSON form; unknown or missing fields are an error naming them."""
-    names = {f.name for f in fields(cls)}
-    unknown, missing = set(data) - names, {f.name for f in fields(cls) if f.name not in data}
-    if unknown or missing:
-        raise ValueError(f"{cls.__name__}: unknown fields {sorted(unknown)}, missing {sorted(missing)}")
-    return cls(**data)
 
 
 def check_names(cfg: Mapping, key: str, known: tuple[str, ...]) -> list[str]:
