@@ -151,7 +151,7 @@ def cmd_train(args) -> None:
 
 def cmd_evaluate(args) -> None:
     from ali.experiments.base import experiment, write_json
-    from ali.experiments.runs import METRICS, read_record
+    from ali.train.record import METRICS, read_record
 
     if len(args.run_dir) > 1 and args.out:
         raise SystemExit("error: with several --run-dir, leave out --out: each writes <run dir>/metrics.json")
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ali.config import ConfigError
     from ali.data.catalog import DatasetMissingError
-    from ali.train import CheckpointError
+    from ali.train.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
     torch.set_num_threads(getattr(args, "threads", 1))  # the one place threads are set

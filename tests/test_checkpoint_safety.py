@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 import torch
 
-from ali.history import HISTORY
+from ali.train.progress import HISTORY
 from ali.models.base import AdamKernel
-from ali.train import CHECKPOINT, load_checkpoint, rng_state, save_checkpoint, set_rng_state, train
+from ali.train.checkpoint import CHECKPOINT, rng_state, set_rng_state
+from ali.train.loop import load_run_checkpoint, save_run_checkpoint, train
 from tiny_images import (BATCH, N_LABELLED, assert_same_training_state, build, history_losses, register_tiny_arch,
                          run_loop, tiny_data, tiny_spec)
 
@@ -59,7 +60,7 @@ def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
     random.seed(5)
     np.random.standard_normal(3)  # an odd count leaves numpy's cached Gaussian set
     random.gauss(0.0, 1.0)  # and python's gauss_next
-    saved = rng_state()
+    saved = rng_state(torch.device("cpu"))
     path = tmp_path / "rng.pt"
     torch.save(saved, path)
 
@@ -69,7 +70,7 @@ def test_rng_states_round_trip_through_a_weights_only_file(tmp_path):
 
     first = draws()
     draws()  # move every generator on
-    set_rng_state(torch.load(path, weights_only=True))
+    set_rng_state(torch.load(path, weights_only=True), torch.device("cpu"))
     assert draws() == first
 
 
@@ -134,12 +135,12 @@ def test_a_checkpoint_keeps_the_resuming_models_adam_kernel_and_rate_tensor(tmp_
         cpu.on_step(step)
         cpu.train_step(data[:BATCH].float() / 255.0, **cpu.step_inputs(step))
     cpu.on_step(40)  # far into the decay: a rate the resuming model must receive
-    save_checkpoint(tmp_path / CHECKPOINT, cpu, 3, 1.0, "h")
+    save_run_checkpoint(tmp_path / CHECKPOINT, cpu, 3, 1.0, "h")
 
     gpu_like = build(spec, data)
     gpu_like.use_adam_kernel(AdamKernel(fused=True, capturable=True))
     rate_tensors = {name: [g["lr"] for g in opt.param_groups] for name, opt in gpu_like.optimizers.items()}
-    assert load_checkpoint(tmp_path / CHECKPOINT, gpu_like, "h") == (3, 1.0)
+    assert load_run_checkpoint(tmp_path / CHECKPOINT, gpu_like, "h") == (3, 1.0)
     for name, opt in gpu_like.optimizers.items():
         saved = cpu.optimizers[name]
         for group, tensor, saved_group in zip(opt.param_groups, rate_tensors[name], saved.param_groups):

@@ -24,14 +24,19 @@ from conftest import PAPER
 
 from ali.config import load_config
 from ali.engine.adam import RunAdam
-from ali.engine.capture import StepRunner
-from ali.engine.group import GROUP_CHECKPOINT, build_group, run_key, train_group
+from ali.data.batches import epoch_permutation
 from ali.engine.step import GroupStep, noise_seed
 from ali.experiments import mixture as mx
-from ali.history import HISTORY
+from ali.experiments.mixture import run_key
+from ali.experiments.mixture import train_batched as train_group
 from ali.optim import AdamConfig
 from ali.provenance import config_hash
-from ali.train import CheckpointError, epoch_permutation, seed_everything
+from ali.train import group as lifecycle_group
+from ali.train.checkpoint import CHECKPOINT as GROUP_CHECKPOINT
+from ali.train.checkpoint import CheckpointError
+from ali.train.graph import StepRunner
+from ali.train.progress import HISTORY
+from ali.train.runtime import seed_everything
 
 PLAN = mx.plan(load_config(PAPER))
 CPU = torch.device("cpu")
@@ -52,6 +57,11 @@ def differing(model: str, n: int, **changes) -> list[dict]:
     if n > 1:
         specs[1]["adam"]["beta2"] = 0.99
     return specs
+
+
+def build_group(specs: list[dict], device: torch.device) -> GroupStep:
+    """The group as the mixture experiment builds it: its solo models and training sets."""
+    return lifecycle_group.build_group(specs, mx.build, mx.training_sets(specs), device)
 
 
 def trained(specs: list[dict], steps: int) -> GroupStep:
@@ -256,7 +266,7 @@ class FakeStream:
 
 @pytest.mark.parametrize("fail", [False, True])
 def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
-    """Warm-up steps, one capture (which must execute nothing), replays: the trajectory of eager steps."""
+    """Warm-up steps and one capture that leave no trace, then replays: the trajectory of eager steps."""
     specs = differing("ali", 2)
     group = build_group(specs, CPU)
     captures = []
@@ -274,14 +284,17 @@ def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
                        ("current_stream", FakeStream), ("stream", lambda s: contextlib.nullcontext()),
                        ("synchronize", lambda: None)):
         monkeypatch.setattr(torch.cuda, name, fake)
-    runner = StepRunner(group, group.generators, capture=True)
-    for step in range(12):
-        group.prepare(step)
-        runner()
+    runner = StepRunner(lambda inputs: group(), capture=True, snapshot=group.state_dict,
+                        restore=group.load_state_dict, generators=group.generators, label="group-")
+    with pytest.warns(RuntimeWarning) if fail else contextlib.nullcontext():
+        for step in range(12):
+            group.prepare(step)
+            runner()
     if fail:
         assert runner.engine == "group-eager (capture failed: RuntimeError: not capturable here)" and not captures
+        assert runner.replays == 0
     else:
-        assert runner.engine == "group-captured" and len(captures) == 1
+        assert runner.engine == "group-captured" and len(captures) == 1 and runner.replays == 12
         assert captures[0].generators == group.generators
     eager = trained(specs, 12)
     for r in range(2):
@@ -361,8 +374,8 @@ def test_group_checkpoint_is_plain_tensors_and_guards_its_config(tmp_path):
         group_run(specs, tmp_path, checkpoint_every=10, stop_at=15)
     path = tmp_path / run_key(specs[0]) / GROUP_CHECKPOINT
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    assert ckpt["step"] == 10 and ckpt["members"] == [run_key(s) for s in specs]
-    state = ckpt["state"]
+    assert ckpt["step"] == 10 and ckpt["device"] == "cpu"
+    state = ckpt["state"]["group"]
     assert state["generators"].dtype == torch.uint8 and state["generators"].shape[0] == 2
     assert state["alive"].tolist() == [True, True] and state["first_bad"].tolist() == [0, 0]
     assert state["d"]["exp_avg"].shape == state["d"]["param"].shape and state["d"]["steps"].tolist() == [10, 10]
@@ -397,9 +410,9 @@ def test_a_diverged_run_is_recorded_and_the_others_end_as_without_it(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"precision": "bf16"}, "needs a CUDA device; on cpu only 'fp32'"),
-    ({"capture": "on"}, "capture 'on' needs a CUDA device"),
-    ({"capture": "sometimes"}, "capture must be one of"),
+    ({"precision": "bf16"}, "'mixture.precision' is 'bf16', which needs a CUDA device; training runs on cpu"),
+    ({"capture": "on"}, "'mixture.capture' is 'on', but CUDA graphs need a CUDA device"),
+    ({"capture": "sometimes"}, "'mixture.capture' must be one of"),
     ({"log_every": 0}, "log_every must be a positive"),
 ])
 def test_bad_options_are_refused(tmp_path, change, message):

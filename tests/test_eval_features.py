@@ -35,7 +35,7 @@ from ali.data import images as image_data
 from ali.eval.features import ENCODER_SETS, discriminator_features, encoder_features, extract
 from ali.experiments import images as im
 from ali.nets.architectures import SVHN
-from ali.train import as_model_input
+from ali.data.batches import as_model_input
 
 RELEASED_DIM = 256 * 4 * 4 + 512 + 512 + 256
 RELEASED_FIRST_DIM = 64 * 13 * 13 + 128 * 10 * 10 + 256 * 4 * 4 + 512 + 512 + 256

@@ -23,12 +23,15 @@ from ali import cli
 from ali.config import ConfigError, load_config
 from ali.data import images as image_data
 from ali.experiments import images as im
-from ali.experiments.runs import MODEL_FILE, RECORD, SPEC, read_record
+from ali.train.record import MODEL_FILE, RECORD, SPEC, read_record
 from ali.nets.conv import ConvDecoder, ConvEncoder, JointConvDiscriminator, UntiedBias
 from ali.nets.stochastic import GaussianEncoder
 from ali.optim import AdamConfig
 from ali.report import image_figures as figs
-from ali.train import CHECKPOINT, as_model_input, seed_everything, train
+from ali.data.batches import as_model_input
+from ali.train.checkpoint import CHECKPOINT
+from ali.train.loop import train
+from ali.train.runtime import seed_everything
 
 MODELS = ("ali", "gan", "vae")
 PAD, TILE = 1, 32  # image_figures saves with padding 1; every image here is 3x32x32

@@ -32,10 +32,11 @@ from ali.data import images as image_data
 from ali.data.splits import balanced_subset
 from ali.eval.polyak_bn import polyak_bn_model
 from ali.experiments import semisup
-from ali.experiments.runs import METRICS
+from ali.train.record import METRICS
 from ali.nets.architectures import ARCHITECTURES
 from ali.provenance import config_hash, provenance
-from ali.report.tables import runs_frame, table1_kplus1_rows, table2_rows
+from ali.experiments.rows import runs_frame
+from ali.report.tables import table1_kplus1_rows, table2_rows
 
 MODELS = ("ali_kplus1", "gan_fm")
 SEEDS = (0, 1, 2)

@@ -1,5 +1,5 @@
 """The L2-SVM benchmark as the workflow runs it (ali.experiments.svm under the experiment contract,
-ali.report.tables, the CLI and workflow/rules/svm.smk): settings and their checks, the protocol's rows,
+ali.experiments.rows, ali.report.tables, the CLI and workflow/rules/svm.smk): settings and their checks, the protocol's rows,
 and one real run end to end on digits with tiny trained image models (SVHN architecture, 2 training
 steps at batch 4): a source's features are its "training" (`ali train`), its trials its evaluation
 (`ali evaluate`), through the Python API and through the CLI; then dry runs of the workflow for both
@@ -29,8 +29,9 @@ from ali.eval.svm import C_GRID_PAPER
 from ali.experiments import images as im
 from ali.experiments import semisup, svm
 from ali.experiments.base import RunContext, experiment, write_json
-from ali.experiments.runs import METRICS, RECORD, read_record
-from ali.report.tables import runs_frame, table1_svm_rows
+from ali.train.record import METRICS, RECORD, read_record
+from ali.experiments.rows import runs_frame
+from ali.report.tables import table1_svm_rows
 
 DIMS = {"ali": 5_376, "vae": 5_376, "gan": 6_656, "raw": 3_072}
 FEATURE_SETS = {"ali": "released", "vae": "released", "gan": "dcgan", "raw": "pixels"}

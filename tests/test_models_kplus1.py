@@ -24,7 +24,7 @@ from conftest import SMOKE
 from ali.config import load_config
 from ali.experiments import semisup
 from ali.models.kplus1 import ALIKPlus1, GANFeatureMatching, KPlus1Model, kplus1_losses, linear_decay
-from ali.train import load_checkpoint, save_checkpoint
+from ali.train.loop import load_run_checkpoint, save_run_checkpoint
 
 LR = 3e-4  # the smoke preset keeps the paper's (improved-gan's) learning rate
 
@@ -204,10 +204,10 @@ def test_resumed_optimiser_gets_the_schedules_rate_not_its_saved_one(smoke_specs
     model.on_step(7)  # epoch 3: factor 1/4
     assert all(lr == pytest.approx(LR / 4) for lr in all_lrs(model))
     ckpt = tmp_path / "checkpoint.pt"
-    save_checkpoint(ckpt, model, 7, 0.0, "h")
+    save_run_checkpoint(ckpt, model, 7, 0.0, "h")
 
     fresh = build(spec)
-    load_checkpoint(ckpt, fresh, "h")
+    load_run_checkpoint(ckpt, fresh, "h")
     assert all(lr == pytest.approx(LR / 4) for lr in all_lrs(fresh))  # torch restores the decayed lr ...
     assert fresh.base_lr == LR  # ... but the schedule's base comes from the spec
     fresh.on_step(0)

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ali.history import History
+from ali.train.progress import History
 from ali.report.curves import (curves_figure, histories, image_curves, loss_columns, mixture_curves,
                                paired_runs_figure, read_history, semisup_curves)
 

@@ -17,8 +17,9 @@ import torch
 from ali.config import load_config
 from ali.experiments import mixture as mx
 from ali.models.vae import VAE
-from ali.report.tables import mixture_summary, runs_frame
-from ali.train import CHECKPOINT, CheckpointError
+from ali.experiments.rows import runs_frame
+from ali.report.tables import mixture_summary
+from ali.train.checkpoint import CHECKPOINT, CheckpointError
 
 SMOKE = load_config(conftest.SMOKE)
 PLAN = mx.plan(SMOKE)

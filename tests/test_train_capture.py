@@ -1,8 +1,10 @@
-"""The solo loop's step engines and step options (ali/capture.py, ali/train.py), on CPU.
+"""The solo loop's step engines and step options (ali/train/graph.py, ali/train/loop.py), on CPU.
 
-CUDA graphs cannot run here, so these tests check what capture relies on:
-- the static-buffer calling convention (copy each step's tensors into fixed buffers, run the step on
-  them) trains bit for bit like the plain call, for ALI, GAN, VAE and both K+1 models;
+CUDA graphs cannot run here, so these tests check what capture relies on, with torch.cuda's graph,
+stream and synchronize calls replaced by fakes whose "capture" runs the step and whose replay runs
+it again on the runner's fixed buffers:
+- the captured path (warm-up, capture, restore, static buffers, replays) trains bit for bit like
+  the plain call, for ALI, GAN, VAE and both K+1 models;
 - a step reads no device value on the host and draws noise only from the default generator
   (a dispatch-mode probe that sees every aten op of forward, both gradients and fused Adam);
 - a failed capture falls back to eager with one warning, the reason recorded, and leaves no trace
@@ -15,6 +17,7 @@ experiments' own build().
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 
@@ -22,12 +25,14 @@ import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-import ali.train as train_mod
-from ali.capture import CapturedStep, EagerStep, StaticStep, make_step_runner
+import ali.train.loop as loop_mod
+from ali.data.batches import as_model_input, epoch_permutation
 from ali.experiments import images as im
-from ali.experiments.runs import RECORD, run_training
 from ali.models.base import AdamKernel, StepOptions
-from ali.train import fp32_math, train
+from ali.train.graph import StepRunner
+from ali.train.loop import SoloRun, run_training, train
+from ali.train.record import RECORD
+from ali.train.runtime import execution, fp32_math
 from tiny_images import (BATCH, IMAGE_MODELS, KPLUS1_MODELS, N_DATA, assert_same_training_state, build,
                          history_losses, register_tiny_arch, run_loop, tiny_data, tiny_spec)
 
@@ -37,35 +42,83 @@ def _tiny_arch(monkeypatch):
     register_tiny_arch(monkeypatch)
 
 
-# ------------------------------------------------------------------------ static buffers == plain
+# ------------------------------------------------------------------------ fake CUDA graphs on CPU
+class FakeGraph:
+    """torch.cuda.CUDAGraph for a CPU test: replay runs the runner's step on its buffers, into its outputs."""
+
+    runner: StepRunner | None = None
+
+    def register_generator_state(self, gen):
+        pass
+
+    def replay(self):
+        out = FakeGraph.runner.step(FakeGraph.runner.buffers)
+        for name, value in out.items():
+            FakeGraph.runner.outputs[name].copy_(value)
+
+
+class FakeStream:
+    def wait_stream(self, other):
+        pass
+
+
+def fake_cuda_graphs(monkeypatch, capture_error: Exception | None = None) -> list[StepRunner]:
+    """Replace torch.cuda's graph machinery; capture runs the body (the runner then restores the state)
+    or raises ``capture_error``. Returns the runners made, as the loop makes them."""
+    runners: list[StepRunner] = []
+
+    @contextlib.contextmanager
+    def graph(g):
+        if capture_error is not None:
+            raise capture_error
+        yield
+
+    class RecordingRunner(StepRunner):
+        def __init__(self, *args, **kw):
+            super().__init__(*args, **kw)
+            runners.append(self)
+            FakeGraph.runner = self
+
+    for name, fake in (("CUDAGraph", FakeGraph), ("graph", graph), ("Stream", FakeStream),
+                       ("current_stream", FakeStream), ("stream", lambda s: contextlib.nullcontext()),
+                       ("synchronize", lambda: None)):
+        monkeypatch.setattr(torch.cuda, name, fake)
+    monkeypatch.setattr(loop_mod, "StepRunner", RecordingRunner)
+    return runners
+
+
+def force_capture(monkeypatch) -> None:
+    """The loop captures on CPU (capture is otherwise CUDA-only)."""
+    monkeypatch.setattr(loop_mod, "execution", lambda *args: True)
+
+
+# ------------------------------------------------------------------------ captured (fake) == plain
 @pytest.mark.parametrize("model", IMAGE_MODELS + KPLUS1_MODELS)
-def test_static_buffer_step_trains_bit_for_bit_like_the_plain_step(tmp_path, monkeypatch, model):
+def test_captured_step_trains_bit_for_bit_like_the_plain_step(tmp_path, monkeypatch, model):
     spec, data = tiny_spec(model), tiny_data()
     plain, plain_result = run_loop(spec, tmp_path / "plain", data)
     assert plain_result.engine == "eager"
 
-    runners = []
-
-    def static_runner(m, example, capture):
-        runners.append(StaticStep(m, example))
-        return runners[-1]
-
-    monkeypatch.setattr(train_mod, "make_step_runner", static_runner)
-    static, static_result = run_loop(spec, tmp_path / "static", data)
-    assert static_result.engine == "eager (static buffers)" and len(runners) == 1
+    runners = fake_cuda_graphs(monkeypatch)
+    force_capture(monkeypatch)
+    captured, captured_result = run_loop(spec, tmp_path / "captured", data)
+    assert captured_result.engine == "captured" and len(runners) == 1 and runners[0].replays == spec["steps"]
     expected_inputs = {"x"} | ({"x_lab", "y_lab"} if model in KPLUS1_MODELS else set())
     assert set(runners[0].buffers) == expected_inputs
-    assert_same_training_state(plain, static)
-    assert history_losses(tmp_path / "plain") == history_losses(tmp_path / "static")  # every step's losses
+    assert_same_training_state(plain, captured)  # the warm-up steps left no trace
+    assert history_losses(tmp_path / "plain") == history_losses(tmp_path / "captured")  # every step's losses
     assert len(history_losses(tmp_path / "plain")) == 20
     fresh = build(spec, data).state_dict()
-    assert any(not torch.equal(v, fresh[k]) for k, v in static.state_dict().items())  # it trained
+    assert any(not torch.equal(v, fresh[k]) for k, v in captured.state_dict().items())  # it trained
 
 
-def test_static_step_refuses_inputs_other_than_the_first_steps():
+def test_captured_step_refuses_inputs_other_than_the_first_steps(monkeypatch):
     spec, data = tiny_spec("ali"), tiny_data()
-    model = build(spec, data)
-    runner = StaticStep(model, {"x": data[:BATCH].float()})
+    fake_cuda_graphs(monkeypatch)
+    solo = SoloRun(build(spec, data), data, batch_size=BATCH, seed=0, run_dir=None)
+    runner = StepRunner(solo.step, capture=True, snapshot=solo.snapshot, restore=solo.restore)
+    FakeGraph.runner = runner
+    runner({"x": data[:BATCH].float()})
     with pytest.raises(KeyError, match="x_lab"):
         runner({"x": data[:BATCH].float(), "x_lab": data[:BATCH].float()})
 
@@ -128,50 +181,49 @@ def test_the_old_k_plus_1_step_drew_its_labelled_batch_inside_the_step():
 
 
 # ----------------------------------------------------------------------------- capture fallback
-class FailingCapture(CapturedStep):
-    """Runs the warm-up steps, then fails as a capture of a step with a host sync would."""
-
-    def capture(self, warmup):
-        for _ in range(warmup):
-            StaticStep.run(self)
-        raise RuntimeError("operation not permitted when stream is capturing\nmore CUDA detail")
-
-
-def test_failed_capture_falls_back_to_eager_with_one_warning_and_no_trace(tmp_path):
+def test_failed_capture_falls_back_to_eager_with_one_warning_and_no_trace(tmp_path, monkeypatch):
     spec, data = tiny_spec("ali_kplus1"), tiny_data()
     reference, _ = run_loop(spec, tmp_path / "eager", data)
 
+    fake_cuda_graphs(monkeypatch, RuntimeError("operation not permitted when stream is capturing\nmore CUDA detail"))
     model = build(spec, data).train()
-    model.on_step(0)
-    example = {"x": data[:BATCH].float() / 255.0, **model.step_inputs(0)}
-    with pytest.warns(RuntimeWarning, match="capture of the ali_kplus1 training step failed") as caught:
-        runner = make_step_runner(model, example, capture=True, captured=FailingCapture)
-    assert len(caught) == 1
-    assert isinstance(runner, EagerStep)
-    assert runner.engine == "eager (capture failed: RuntimeError: operation not permitted when stream is capturing)"
-    # the three warm-up steps were undone: weights, BN statistics, Polyak averages, Adam state, RNG
+    solo = SoloRun(model, data, batch_size=BATCH, seed=spec["seed"], run_dir=tmp_path)
+    runner = StepRunner(solo.step, capture=True, snapshot=solo.snapshot, restore=solo.restore,
+                        name="ali_kplus1 training step")
     fresh = build(spec, data)
-    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in model.state_dict().items())
-    assert all(s["step"] == 0 and not s["exp_avg"].any() for opt in model.optimizers.values() for s in opt.state.values())
+    steps = []
 
-    # ... so training on from here equals the eager run
-    perm_data = data
-    for step in range(spec["steps"]):
-        epoch, pos = divmod(step, N_DATA // BATCH)
-        idx = train_mod.epoch_permutation(spec["seed"], epoch, N_DATA, perm_data.device)[pos * BATCH:(pos + 1) * BATCH]
-        inputs = {"x": train_mod.as_model_input(perm_data[idx]), **model.step_inputs(step)}
-        model.on_step(step)
-        runner(inputs)
+    def step_zero_is_untouched(saved):  # called once, after the warm-up steps and the failed capture
+        solo.restore(saved)
+        steps.append(all(torch.equal(v, fresh.state_dict()[k]) for k, v in model.state_dict().items()))
+        steps.append(all(s["step"] == 0 and not s["exp_avg"].any()
+                         for opt in model.optimizers.values() for s in opt.state.values()))
+
+    runner.restore = step_zero_is_untouched
+    with pytest.warns(RuntimeWarning, match="capture of the ali_kplus1 training step failed") as caught:
+        for step in range(spec["steps"]):
+            epoch, pos = divmod(step, N_DATA // BATCH)
+            idx = epoch_permutation(spec["seed"], epoch, N_DATA, data.device)[pos * BATCH:(pos + 1) * BATCH]
+            inputs = {"x": as_model_input(data[idx]), **model.step_inputs(step)}
+            model.on_step(step)
+            runner(inputs)
+    assert len(caught) == 1
+    assert runner.engine == "eager (capture failed: RuntimeError: operation not permitted when stream is capturing)"
+    # the three warm-up steps were undone: weights, BN statistics, Polyak averages, Adam state, RNG ...
+    assert steps == [True, True]
+    # ... so training on from there equals the eager run
     assert_same_training_state(model, reference)
 
 
-def test_no_capture_asked_gives_the_eager_engine():
+def test_no_capture_asked_gives_the_eager_engine(monkeypatch):
     spec, data = tiny_spec("vae"), tiny_data()
-    model = build(spec, data)
+    fake_cuda_graphs(monkeypatch, RuntimeError("must not be tried"))
+    solo = SoloRun(build(spec, data), data, batch_size=BATCH, seed=0, run_dir=None)
+    runner = StepRunner(solo.step, capture=False, snapshot=solo.snapshot, restore=solo.restore)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        runner = make_step_runner(model, {"x": data[:BATCH].float()}, capture=False, captured=FailingCapture)
-    assert isinstance(runner, EagerStep) and runner.engine == "eager"
+        runner({"x": data[:BATCH].float()})
+    assert runner.engine == "eager" and runner.replays == 0
 
 
 # ----------------------------------------------------------------------------------- step options
@@ -204,8 +256,8 @@ def test_capture_on_on_cpu_is_a_clear_error_and_auto_trains_eagerly(tmp_path):
 
 def test_capture_auto_means_on_exactly_for_cuda():
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert not StepOptions(capture="auto").captures(cpu) and StepOptions(capture="auto").captures(cuda)
-    assert not StepOptions(capture="off").captures(cuda)
+    assert not execution("fp32", "auto", cpu) and execution("fp32", "auto", cuda)
+    assert not execution("fp32", "off", cuda)
     assert AdamKernel.for_device(cpu, capture=False) == AdamKernel()  # CPU keeps PyTorch's default Adam
     assert AdamKernel.for_device(cuda, capture=True) == AdamKernel(fused=True, capturable=True)
     assert AdamKernel.for_device(cuda, capture=False) == AdamKernel(fused=True, capturable=False)

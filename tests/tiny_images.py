@@ -15,9 +15,10 @@ import torch
 from ali.config import load_config
 from ali.experiments import images as im
 from ali.experiments import semisup
-from ali.history import HISTORY
+from ali.train.progress import HISTORY
 from ali.nets.architectures import CONV, CONVT, LINEAR, LRELU, SIGMOID, SVHN, TIED, UNTIED, L
-from ali.train import seed_everything, train
+from ali.train.loop import train
+from ali.train.runtime import seed_everything
 
 SMOKE = load_config(conftest.SMOKE)
 
@@ -77,7 +78,7 @@ def build(spec: dict, data: torch.Tensor):
 
 
 def run_loop(spec: dict, run_dir: Path, data: torch.Tensor, **kw):
-    """Build, then train with ``ali.train.train`` (a history row every step unless ``log_every`` says)."""
+    """Build, then train with ``ali.train.loop.train`` (a history row every step unless ``log_every`` says)."""
     model = build(spec, data.cpu()).to(data.device)  # as run_training: built on CPU, then moved
     kw = {"checkpoint_every": 1000, "log_every": 1, "progress": False, **kw}
     result = train(model, data, steps=spec["steps"], batch_size=BATCH, seed=spec["seed"], run_dir=run_dir,

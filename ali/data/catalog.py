@@ -1,13 +1,12 @@
 """What the suite knows about each image dataset without reading a file or importing torchvision.
 
 Planning a run, checking a config and the CLI's choices need only this registry: names, splits,
-sizes, classes. The loaders (``ali.data.images``, which imports torchvision) are imported on first
-use by :func:`load`, so a job that never reads an image never pays torchvision's import.
+sizes, classes. The loaders live in ``ali.data.images`` (which imports torchvision and this
+registry), so a job that never reads an image never pays torchvision's import.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -59,13 +58,6 @@ def split_size(name: str, split: str) -> int:
     if split not in info.splits:
         raise ValueError(f"unknown split {split!r} of {name}; known: {', '.join(info.splits)}")
     return info.sizes[split]
-
-
-def load(name: str, split: str, root: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """One split as (uint8 images (N, C, H, W), int64 labels (N,)), files checked first (``ali.data.images``)."""
-    from ali.data import images
-
-    return images.load(name, split, root)
 
 
 def to_float(images: np.ndarray | torch.Tensor) -> np.ndarray | torch.Tensor:

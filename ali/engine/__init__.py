@@ -1,12 +1,11 @@
-"""The run-batched training engine for the 25-mode mixture: many ALI (or GAN) runs as one batched model.
+"""The run-batched maths of the 25-mode mixture: many ALI (or GAN) runs as one batched model.
 
 - ``batched.py``: the mixture networks and losses for R runs (bmm over a run axis, per-run BatchNorm);
 - ``adam.py``: torch.optim.Adam's update with per-run lr and betas;
 - ``state.py``: each player's parameters as one flat (R, P) tensor;
-- ``step.py``: one training step of the group, in place (eager, or captured);
-- ``capture.py``: the CUDA-graph runner;
-- ``group.py``: ``train_group``, the entry point: build, train, checkpoint/resume, write each run's outputs.
+- ``step.py``: one training step of the group, in place (eager, or captured).
 
-The solo models in ``ali/models`` stay the reference; the engine restates the same maths and its tests
-compare the two.
+Building a group from solo models, training it, checkpoints and records are the run lifecycle's
+(``ali.train.group``). The solo models in ``ali/models`` stay the reference; the engine restates the
+same maths and its tests compare the two.
 """

@@ -5,8 +5,8 @@ parameters, BN statistics, Adam state, the alive mask), and every output is writ
 the same function is the eager CPU step and the captured CUDA step. Nothing in it syncs with the host.
 
 Per run and per step, in this order (the order the solo models draw them):
-1. the minibatch: rows ``pos*B .. (pos+1)*B`` of ``ali.train.epoch_permutation(seed, epoch, n)``, as
-   ``ali.train.train`` takes them;
+1. the minibatch: rows ``pos*B .. (pos+1)*B`` of ``ali.data.batches.epoch_permutation(seed, epoch, n)``,
+   as the solo loop (``ali.train.loop``) takes them;
 2. the noise, from the run's own ``torch.Generator``: ALI draws the encoder's eps (B, noise_dim), then
    the prior's z (B, z_dim); the GAN draws z (B, z_dim). ``alternating`` draws again for its second
    forward pass, as the solo model does.
@@ -27,7 +27,7 @@ from torch import Tensor
 
 from ali.engine.batched import BatchedAdversary
 from ali.engine.state import Player
-from ali.train import epoch_permutation
+from ali.data.batches import epoch_permutation
 
 NOISE_KEY = 0x4E4F495345  # "NOISE": the noise stream's key beside the run's seed
 

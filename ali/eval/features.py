@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ali.train import as_model_input
+from ali.data.batches import as_model_input
 
 ENCODER_SETS = ("released", "released_first", "mu")
 RENAMED_SETS = {"released_later": "released_first"}  # the five-layer set came first, not later

@@ -20,7 +20,7 @@ from torch import nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from ali.models.kplus1 import _avg_name  # the model's own naming of its average buffers
-from ali.train import as_model_input
+from ali.data.batches import as_model_input
 
 
 def averaged_copy(model: nn.Module) -> nn.Module:

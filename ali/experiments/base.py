@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ali.config import ConfigError, get
+from ali.train.files import write_text
 
 
 @dataclass(frozen=True)
@@ -202,11 +203,11 @@ def read_json(path: Path) -> Any:
 def write_json(path: Path, obj: Any) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=float))
+    write_text(path, json.dumps(obj, indent=2, sort_keys=True, default=float))
 
 
 def write_csv(frame, path: Path) -> None:
     """A tidy table that pandas reads back in one line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False)
+    write_text(path, frame.to_csv(index=False))

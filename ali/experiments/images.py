@@ -19,7 +19,6 @@ from ali.experiments.base import (Experiment, RunContext, arch_from_config, chec
                                   run_architecture)
 from ali.data import catalog as image_data
 from ali.data.splits import PROTOCOLS, unsupervised_rows
-from ali.experiments.runs import load_trained, run_training
 from ali.models import build_model
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import conv
@@ -27,6 +26,8 @@ from ali.nets.layers import init_normal_
 from ali.nets.architectures import Architecture, arch_notes
 from ali.nets.stochastic import GaussianEncoder
 from ali.optim import AdamConfig
+from ali.train.loop import run_training
+from ali.train.record import load_trained
 
 MODELS = ("ali", "gan", "vae")
 VAE_LIKELIHOODS = ("bernoulli",)  # the decoders end in a sigmoid
@@ -119,7 +120,9 @@ def build(spec: Mapping) -> Model:
 
 def training_images(spec: Mapping, root: Path) -> torch.Tensor:
     """The run's training images as uint8 (N, C, H, W); the loop scales each batch to [0, 1]."""
-    images, _ = image_data.load(spec["dataset"], spec["train_split"], root)
+    from ali.data import images as image_files  # torchvision loads only when images are read
+
+    images, _ = image_files.load(spec["dataset"], spec["train_split"], root)
     if spec["train_rows"] is not None:
         images = images[spec["train_rows"][0]:spec["train_rows"][1]]
     return torch.from_numpy(np.ascontiguousarray(images))
@@ -154,7 +157,8 @@ def figure_settings(cfg: Mapping) -> dict:
 def draw_figures(run_dir: Path, settings: Mapping, outputs: Mapping[str, Path], data_root: Path) -> None:
     """Samples (Figures 2-5, left) and, for models with an encoder, held-out reconstructions
     (Figures 2-5, right) and interpolations (Figure 6): whichever of the three ``outputs`` names."""
-    from ali.report import image_figures as figs
+    from ali.data import images as image_files  # torchvision loads only when images are read
+    from ali.report import image_figures as figs  # matplotlib loads only when a figure is drawn
 
     model, record = load(Path(run_dir))
     spec = record["spec"]
@@ -165,7 +169,7 @@ def draw_figures(run_dir: Path, settings: Mapping, outputs: Mapping[str, Path], 
         return
     if not model.has_encoder:
         raise ConfigError(f"{spec['model']} has no encoder: no reconstructions or interpolations")
-    x, _ = image_data.load(spec["dataset"], spec["heldout_split"], data_root)
+    x, _ = image_files.load(spec["dataset"], spec["heldout_split"], data_root)
     x = torch.from_numpy(image_data.to_float(x))
     n, k = settings["n_reconstructions"], settings["n_interpolations"]
     figs.reconstructions_grid(model, x[:n], outputs["reconstructions"])

@@ -28,27 +28,31 @@ import numpy as np
 import torch
 
 from ali.config import ConfigError, get
-from ali.experiments import runs
 from ali.experiments.base import (Experiment, RunContext, RunSpec, check_names, read_json, register, write_csv,
                                   write_json)
-from ali.experiments.runs import METRICS, MODEL_FILE, RECORD, SPEC  # noqa: F401  (re-exported)
+from ali.experiments.rows import runs_frame
 from ali.data.mixture import MixtureData, heldout_set, train_set
 from ali.eval.coverage import nonfinite_pct, paper_modes, strict_metrics
 from ali.eval.inference import inference_metrics
 from ali.models import build_model
-from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model
+from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import mlp
 from ali.nets.layers import init_normal_
 from ali.nets.stochastic import ConcatDiscriminator, GaussianEncoder, ImplicitEncoder
 from ali.optim import CONVENTIONS, AdamConfig
+from ali.report.tables import RUN_METRICS, mixture_summary
+from ali.train import group as lifecycle_group
+from ali.train.loop import run_training
+from ali.train.record import METRICS, MODEL_FILE, RECORD, SPEC, load_trained as load_run, read_record, skip_run  # noqa: F401
 
 BASE_MODELS = ("ali", "gan")
 BASELINES = ("inverse", "posthoc", "vae")
 NEEDS_SOURCE = ("inverse", "posthoc")
 PROTOCOL_KINDS = ("random", "fixed", "pacgan")
 CURVE_EVERY = 10  # history.csv: the mode count and %HQ every 10 log intervals (10,000 steps in the paper preset)
-RUN_METRICS = ("modes", "strict_modes", "hq_pct", "reverse_kl", "nonfinite_pct", "recon_sqerr",
-               "recon_same_mode_pct", "recon_modes", "qz_gauss_kl", "qz_mmd")  # every run's row has these columns (NaN if not run)
+# The training curve's coverage: OUR CHOICE of a cheap probe, the strict metric's sample size and HQ radius.
+EVAL_SAMPLES, EVAL_SEED, HQ_STDS = 2500, 0, 3.0
+CURVE_COLUMNS = ("modes", "hq_pct")
 
 
 @dataclass(frozen=True)
@@ -268,6 +272,7 @@ def build(spec: Mapping) -> Model:
     else:
         raise ValueError(f"unknown mixture model {name!r}")
     model = build_model(name, z_dim=nets.z_dim, **kwargs)
+    model.options = StepOptions.from_spec(spec)  # the run's precision and capture, for the baselines' solo loop too
     init_normal_(model, spec["init_std"])
     model.configure_optimizers(AdamConfig(**spec["adam"]))
     return model
@@ -275,11 +280,37 @@ def build(spec: Mapping) -> Model:
 
 def load_trained(run_dir: Path, device: torch.device | str = "cpu") -> tuple[Model, dict]:
     """A finished run's model in eval mode, and its record."""
-    return runs.load_trained(Path(run_dir), build, device)
+    return load_run(Path(run_dir), build, device)
 
 
 def mixture_data(spec: Mapping) -> MixtureData:
     return MixtureData(**{**spec["data"], "grid": tuple(spec["data"]["grid"])})
+
+
+def run_key(spec: Mapping) -> str:
+    """The run's name in the plan: ``<protocol>/<model>/run<i>``."""
+    return f"{spec['protocol']}/{spec['model']}/run{spec['run']}"
+
+
+def training_sets(specs: list[Mapping]) -> torch.Tensor:
+    """Every run's training set: one (n, x_dim) tensor when the runs share it, else (R, n, x_dim)
+    (PacGAN's protocol draws a fresh set per run)."""
+    datas = [mixture_data(s) for s in specs]
+    if all(d == datas[0] for d in datas):
+        return torch.from_numpy(train_set(datas[0])[0])
+    if len({d.n_train for d in datas}) != 1:
+        raise ValueError("runs of one group must have training sets of one size (mixture.data.n_train)")
+    return torch.stack([torch.from_numpy(train_set(d)[0]) for d in datas])
+
+
+def curve_coverage(specs: list[Mapping], hq_stds: float = HQ_STDS):
+    """The training curve's evaluation of run r's samples (N, 2): modes (paper count) and % high quality."""
+    datas = [mixture_data(s) for s in specs]
+
+    def coverage(r: int, samples: np.ndarray) -> dict[str, float]:
+        return {"modes": paper_modes(datas[r], samples), "hq_pct": strict_metrics(datas[r], samples, hq_stds)["hq_pct"]}
+
+    return coverage
 
 
 # ----------------------------------------------------------------------------------------- training
@@ -308,7 +339,7 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
         prepare = load_source_decoder
 
     x, _ = train_set(mixture_data(spec))
-    return runs.run_training(spec, run_dir, build=build, data=torch.from_numpy(x), device=device,
+    return run_training(spec, run_dir, build=build, data=torch.from_numpy(x), device=device,
                              prepare=prepare, extra_record=extra,
                              desc=f"{spec['protocol']}/{spec['model']}/run{spec['run']}", checkpoint_every=checkpoint_every,
                              log_every=log_every, progress=progress, stop_at=stop_at)
@@ -318,14 +349,18 @@ def train_group(specs: list[Mapping], run_dirs: list[Path], *, device: str = "au
                 log_every: int = 1000, progress: bool = True, stop_at: int | None = None) -> list[dict]:
     """ALI (or GAN) runs as one batched model (``ali.engine``), with the precision and capture their
     specs name; the training curve's coverage every ``CURVE_EVERY`` log intervals."""
-    from ali.engine.group import train_group as train_batched  # the engine builds each run with build()
-
     return train_batched(specs, run_dirs, device=device, capture=specs[0].get("capture", "auto"),
                          precision=specs[0].get("precision", "fp32"), checkpoint_every=checkpoint_every,
                          log_every=log_every, eval_every=CURVE_EVERY * log_every, progress=progress, stop_at=stop_at)
 
 
-skip_run = runs.skip_run
+def train_batched(specs: list[Mapping], run_dirs: list[Path], **options) -> list[dict]:
+    """``ali.train.group.train_group`` given the mixture's models, training sets and curve coverage;
+    ``options`` as there (device, capture, precision, checkpoint_every, log_every, eval_every, ...)."""
+    return lifecycle_group.train_group(specs, run_dirs, build=build, data=training_sets(specs),
+                                       names=[run_key(s) for s in specs], evaluate=curve_coverage(specs),
+                                       eval_columns=CURVE_COLUMNS, eval_samples=EVAL_SAMPLES, eval_seed=EVAL_SEED,
+                                       **options)
 
 
 # --------------------------------------------------------------------------------------- evaluation
@@ -333,7 +368,7 @@ skip_run = runs.skip_run
 def evaluate_run(run_dir: Path, settings: Mapping) -> dict:
     """Coverage of generator samples, and inference metrics for models with an encoder."""
     run_dir = Path(run_dir)
-    record = runs.read_record(run_dir)
+    record = read_record(run_dir)
     if record["status"] in ("skipped", "diverged"):
         return {"run_dir": str(run_dir), "config_hash": record["config_hash"], "eval": dict(settings),
                 "model": record["spec"]["model"], "protocol": record["spec"]["protocol"],
@@ -389,7 +424,7 @@ def figure8_models(best: Mapping, baseline_dirs: list[Path]) -> tuple[dict, dict
         if d is None:
             models[key] = (None, "no usable run")
             continue
-        record = runs.read_record(Path(d))
+        record = read_record(Path(d))
         if record["status"] != "ok":
             models[key] = (None, record["status"])
             continue
@@ -476,8 +511,6 @@ class Mixture(Experiment):
         write_json(outputs["best"], choose_best([read_json(p) for p in inputs["metrics"]]))
 
     def report_tables(self, inputs, outputs, settings, ctx):
-        from ali.report.tables import mixture_summary, runs_frame
-
         frame = runs_frame(inputs["runs"], sort=["protocol", "model", "run"])
         write_csv(frame, outputs["runs"])
         write_csv(mixture_summary(frame), outputs["table"])

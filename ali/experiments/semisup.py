@@ -17,20 +17,25 @@ import numpy as np
 import torch
 
 from ali.config import ConfigError, get
+from ali.eval.polyak_bn import polyak_bn_model
 from ali.experiments.base import (Experiment, RunContext, arch_from_config, check_names, check_seeds, register,
                                   run_architecture, write_csv)
 from ali.data import catalog as image_data
 from ali.data.splits import balanced_subset
-from ali.experiments.runs import load_trained, read_record, run_training
 from ali.models import build_model
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import conv
 from ali.nets.layers import init_normal_
 from ali.nets.architectures import arch_notes
+from ali.experiments.rows import runs_frame
+from ali.report.tables import table2_rows
 from ali.report.reference import GAN_FM_DIFFERENCES, GAN_FM_ROW, KPLUS1_ALI_UPDATE, KPLUS1_POLYAK_BN
 from ali.nets.stochastic import GaussianEncoder
 from ali.optim import AdamConfig
-from ali.train import as_model_input
+from ali.data.batches import as_model_input
+from ali.train.loop import run_training
+from ali.train.record import load_trained, read_record
+from ali.train.runtime import resolve_device
 
 MODELS = ("ali_kplus1", "gan_fm")
 
@@ -110,7 +115,9 @@ def labelled_indices(labels: np.ndarray, spec: Mapping) -> np.ndarray:
 
 def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "auto", checkpoint_every: int = 2000,
               log_every: int = 100, progress: bool = True, stop_at: int | None = None) -> dict:
-    x, y = image_data.load(spec["dataset"], "train", data_root)  # unlabelled: all of 'train'
+    from ali.data import images as image_files  # torchvision loads only when images are read
+
+    x, y = image_files.load(spec["dataset"], "train", data_root)  # unlabelled: all of 'train'
     idx = labelled_indices(y, spec)
     x = torch.from_numpy(np.ascontiguousarray(x))
 
@@ -142,7 +149,7 @@ def evaluate_run(run_dir: Path, data_root: Path, device: str | torch.device = "c
     weights alone was exact there). Beside it: the averaged weights with the BN statistics of the
     last weights (what a naive port reports), and the last weights themselves.
     """
-    from ali.eval.polyak_bn import polyak_bn_model
+    from ali.data import images as image_files  # torchvision loads only when images are read
 
     record = read_record(run_dir)
     out = {"run_dir": str(run_dir), "config_hash": record["config_hash"], "status": record["status"]}
@@ -150,10 +157,10 @@ def evaluate_run(run_dir: Path, data_root: Path, device: str | torch.device = "c
         return out
     model, _ = load_trained(run_dir, build, device)
     spec = record["spec"]
-    x_train, _ = image_data.load(spec["dataset"], "train", data_root)
+    x_train, _ = image_files.load(spec["dataset"], "train", data_root)
     averaged = polyak_bn_model(model, torch.from_numpy(np.ascontiguousarray(x_train)), spec["batch_size"],
                                seed=spec["seed"])
-    x, y = image_data.load(spec["dataset"], spec["test_split"], data_root)
+    x, y = image_files.load(spec["dataset"], spec["test_split"], data_root)
     out["test_error_pct"] = test_error(averaged, x, y, polyak=False, device=device)
     out["test_error_polyak_current_bn_pct"] = test_error(model, x, y, polyak=True, device=device)
     out["test_error_last_weights_pct"] = test_error(model, x, y, polyak=False, device=device)
@@ -182,8 +189,6 @@ class SemiSupervised(Experiment):
         return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
-        from ali.train import resolve_device
-
         return evaluate_run(Path(run_dir), ctx.data_root, resolve_device(ctx.device))
 
     def our_choices(self, spec):
@@ -200,12 +205,8 @@ class SemiSupervised(Experiment):
         write_csv(runs_table(inputs["runs"]), outputs["runs"])
 
     def report_table2(self, inputs, outputs, settings, ctx):
-        from ali.report.tables import table2_rows
-
         write_csv(table2_rows(runs_table(inputs["runs"])), outputs["table"])
 
 
 def runs_table(run_dirs: list[Path]):
-    from ali.report.tables import runs_frame
-
     return runs_frame(run_dirs, sort=["dataset", "model", "n_labels", "seed"])

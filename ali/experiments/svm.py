@@ -11,7 +11,6 @@ Under the experiment contract, a source's "training" is its feature extraction (
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from collections.abc import Mapping
@@ -23,14 +22,16 @@ import torch
 
 from ali.config import ConfigError, get
 from ali.experiments.base import Experiment, RunContext, check_names, register, write_csv
-from ali.experiments.runs import read_record, write_record
-from ali.data import catalog as image_data
 from ali.data.splits import PROTOCOLS, protocol_split
 from ali.eval import svm
 from ali.eval.features import ENCODER_SETS, extract
 from ali.experiments import images
+from ali.experiments.rows import runs_frame
 from ali.provenance import config_hash, provenance
-from ali.train import resolve_device
+from ali.report.tables import table1_kplus1_rows, table1_svm_rows
+from ali.train.files import atomic_write, write_json
+from ali.train.record import new_record, read_record, write_record
+from ali.train.runtime import resolve_device
 
 SOURCES = ("ali", "vae", "gan", "raw")
 SOLVERS = ("exact", "sklearn")
@@ -65,9 +66,11 @@ def c_grid(s: Mapping) -> np.ndarray:
 
 def protocol_data(dataset: str, root: Path) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """uint8 images and labels of the SVM pool, the validation rows and the test split."""
-    x, y = image_data.load(dataset, "train", root)
+    from ali.data import images as image_files  # torchvision loads only when images are read
+
+    x, y = image_files.load(dataset, "train", root)
     rows = protocol_split(dataset, len(x))
-    x_test, y_test = image_data.load(dataset, "test", root)
+    x_test, y_test = image_files.load(dataset, "test", root)
     parts = {"pool": (x[rows["pool"]], y[rows["pool"]]), "valid": (x[rows["valid"]], y[rows["valid"]]),
              "test": (x_test, y_test)}
     return {k: (torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(b)) for k, (a, b) in parts.items()}
@@ -88,7 +91,7 @@ def compute_features(source: str, run_dir: Path | None, s: Mapping, data_root: P
             "feature_dim": int(saved["pool"].shape[1]), "run_dir": str(run_dir or ""),
             "run_config_hash": record["config_hash"] if record else "", "provenance": provenance(dev)}
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"features": saved, "meta": meta}, out)
+    atomic_write(out, lambda f: torch.save({"features": saved, "meta": meta}, f))
     return {**meta, "wall_time_s": time.perf_counter() - t0}
 
 
@@ -112,7 +115,7 @@ def run_trials(features_path: Path, s: Mapping, out: Path | None = None, device:
                    "wall_time_s": time.perf_counter() - t0, "provenance": provenance(dev)})
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2, sort_keys=True))
+        write_json(out, result)
     return result
 
 
@@ -146,17 +149,14 @@ class SVM(Experiment):
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
         """Features of one source; the image run comes from ``--in run=DIR`` (none for raw pixels)."""
-        from ali.provenance import config_hash
-
         source_dir = ctx.input("run")
         if spec["model"] != "raw" and source_dir is None:
             raise ConfigError(f"svm source {spec['model']!r} needs its trained image run: pass --in run=DIR")
         meta = compute_features(spec["model"], source_dir, spec["settings"], ctx.data_root,
                                 Path(run_dir) / FEATURES, device=ctx.device)
-        record = {"spec": dict(spec), "config_hash": config_hash(dict(spec)), "run_dir": str(run_dir),
-                  "provenance": meta["provenance"], "status": "ok", "steps_done": None, "diverged": False,
-                  "wall_time_s": meta["wall_time_s"], "source_run": meta["run_dir"],
-                  "source_config_hash": meta["run_config_hash"]}
+        record = new_record(spec, run_dir, resolve_device(ctx.device), steps_done=None, diverged=False,
+                            wall_time_s=meta["wall_time_s"], source_run=meta["run_dir"],
+                            source_config_hash=meta["run_config_hash"])
         write_record(run_dir, record)
         return record
 
@@ -181,8 +181,6 @@ class SVM(Experiment):
                 for t in metrics["trials"]]
 
     def report_table1(self, inputs, outputs, settings, ctx):
-        from ali.report.tables import runs_frame, table1_kplus1_rows, table1_svm_rows
-
         trials = runs_frame(inputs.get("svm", []), sort=["dataset", "model", "trial"])
         write_csv(trials, outputs["trials"])
         parts = [table1_svm_rows(trials)]

@@ -1,7 +1,7 @@
 """What every model shares: how its step runs (``StepOptions``), optimisers, the update rules, and the registry.
 
 A model is an ``nn.Module`` that owns its networks and optimisers and exposes
-``train_step(x, **inputs) -> {name: loss}``; the one training loop (``ali.train``) needs nothing else.
+``train_step(x, **inputs) -> {name: loss}``; the one training loop (``ali.train.loop``) needs nothing else.
 ``inputs`` are the step's other tensors (``step_inputs``: the K+1 models' labelled batch), computed
 outside the step, so that a step is a pure function of its tensor inputs and can be captured in a
 CUDA graph.
@@ -32,7 +32,7 @@ class StepOptions:
     matmuls/convolutions, CUDA only) or 'bf16' (bf16 autocast of the forward pass, CUDA only).
     channels_last: 4-d weights and image batches in NHWC layout. capture: run the whole step as one
     CUDA graph ('auto': when the data is on a GPU). ``section`` is the config section the options
-    came from, named in errors.
+    came from, named in errors. Which of them a device allows is ``ali.train.runtime.execution``'s call.
     """
 
     precision: str = "fp32"
@@ -56,21 +56,6 @@ class StepOptions:
     def key(self, name: str) -> str:
         """The config key of option ``name``, for messages."""
         return f"config key '{self.section}.{name}'" if self.section else f"step option {name!r}"
-
-    def check_device(self, device: torch.device) -> None:
-        """tf32, bf16 and capture 'on' need CUDA: anything else on another device is a clear error."""
-        if device.type == "cuda":
-            return
-        if self.precision != "fp32":
-            raise ValueError(f"{self.key('precision')} is {self.precision!r}, which needs a CUDA device; "
-                             f"training runs on {device.type}: set it to 'fp32' or train on a GPU")
-        if self.capture == "on":
-            raise ValueError(f"{self.key('capture')} is 'on', but CUDA graphs need a CUDA device; training runs on "
-                             f"{device.type}: set it to 'auto' or 'off'")
-
-    def captures(self, device: torch.device) -> bool:
-        """Whether the loop should capture the step on ``device``."""
-        return self.capture == "on" or (self.capture == "auto" and device.type == "cuda")
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ali.history import HISTORY  # noqa: E402
+from ali.train.progress import HISTORY  # noqa: E402
 from ali.report.reference import PAPER_MIXTURE  # noqa: E402
 
 EVAL_COLUMNS = ("modes", "hq_pct")  # evaluated every eval_every steps; blank on other rows

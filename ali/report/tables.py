@@ -1,22 +1,18 @@
-"""Tidy tables: one row per run, then pandas group-bys with the published numbers beside ours."""
+"""Tables from tidy run rows (``ali.experiments.rows``): pandas group-bys with the published numbers beside ours."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ali.report.reference import MIXTURE_REFERENCES, PACGAN_EPOCHS
-
-from ali.experiments.mixture import RUN_METRICS
-
 from ali.eval.svm import released_std
 from ali.report.comparisons import published
+from ali.report.reference import (GAN_FM_ROW, MIXTURE_REFERENCES, PACGAN_EPOCHS, PAPER_TABLE1_KPLUS1,
+                                  PAPER_TABLE1_SVM, PAPER_TABLE2, PAPER_TABLE2_CONVENTION, SVM_STD_NOTE)
 from ali.report.verdicts import TEST_STATEMENT, Ours, verdict
-from ali.report.reference import GAN_FM_ROW, SVM_STD_NOTE
 
+RUN_METRICS = ("modes", "strict_modes", "hq_pct", "reverse_kl", "nonfinite_pct", "recon_sqerr",
+               "recon_same_mode_pct", "recon_modes", "qz_gauss_kl", "qz_mmd")  # every mixture run row has these (NaN if not run)
 COVERAGE_COUNTS = ("modes", "strict_modes")
 EVALUATED = ("ok", "nonfinite_samples")  # runs whose metrics count (non-finite samples land in no mode)
 OUR_KPLUS1_ROWS = {"ali_kplus1": "ALI (K+1, no feature matching)", "gan_fm": GAN_FM_ROW}
@@ -27,56 +23,6 @@ def _paper_columns(ref: dict) -> dict:
     return {"paper_model": ref.get("paper_model", ""), "paper_error_pct": ref.get("paper_error_pct", np.nan),
             "paper_error": ref.get("paper_error", np.nan), "paper_error_convention": ref.get("paper_error_convention", ""),
             "paper_source": ref.get("paper_source", "")}
-
-
-def scale_note(preset: str) -> str:
-    if preset == "paper":
-        return "paper preset"
-    return f"{preset} preset: tiny budgets and data, NOT comparable to the published numbers"
-
-
-# Columns of the run record and its provenance, the same for every experiment.
-def _record_columns(record: dict, run_dir: Path) -> dict:
-    prov = record["provenance"]
-    return {
-        "source_run": record.get("source_run", ""), "wall_time_s": record["wall_time_s"],
-        "resumed_from_step": record.get("resumed_from_step"), "engine": record.get("engine", "eager"),
-        "group_size": record.get("group_size", 1),  # wall_time_s is the whole group's
-        "precision": record.get("precision", record["spec"].get("precision", "fp32")),
-        "device": prov["device"], "threads": prov["threads"], "code_version": prov["code_version"],
-        **{f"version_{k}": v for k, v in prov["packages"].items()},
-        "config_hash": record["config_hash"],
-    }
-
-
-def run_rows(run_dir: Path) -> list[dict]:
-    """A run's tidy rows (compare_gan style): its settings, every metric, status and provenance.
-
-    The experiment named in the run's spec supplies the settings columns, the metric rows (one,
-    or one per SVM trial) and its ``our_choices``; everything else is the same for every experiment.
-    """
-    from ali.experiments.base import experiment
-
-    run_dir = Path(run_dir)
-    record = json.loads((run_dir / "record.json").read_text())
-    metrics_path = run_dir / "metrics.json"
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
-    spec = record["spec"]
-    exp = experiment(spec["experiment"])
-    head = {"preset": spec["preset"], **exp.spec_columns(spec), "steps_planned": spec.get("steps"),
-            "steps_done": record.get("steps_done"), "status": metrics.get("status", record["status"]),
-            "diverged": bool(record.get("diverged", False)), "diverged_by_step": record.get("diverged_by_step")}
-    tail = {**_record_columns(record, run_dir), "our_choices": "; ".join(exp.our_choices(spec)),
-            "scale": scale_note(spec["preset"])}
-    return [{**head, **fragment, **tail} for fragment in exp.metric_rows(metrics)]
-
-
-def runs_frame(run_dirs: list[Path], sort: list[str]) -> pd.DataFrame:
-    """Every run's rows, sorted by ``sort``."""
-    rows = [row for d in run_dirs for row in run_rows(Path(d))]
-    if not rows:  # a report given no runs of one kind (Table 1 with only its K+1 rows, say)
-        return pd.DataFrame()
-    return pd.DataFrame(rows).sort_values(sort, kind="stable").reset_index(drop=True)
 
 
 def _stats(values: pd.Series, prefix: str) -> dict:
@@ -131,8 +77,6 @@ def mixture_summary(runs: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------------------------ Table 1 (SVM)
 def table1_svm_rows(trials: pd.DataFrame) -> pd.DataFrame:
     """L2-SVM rows of Table 1: mean and std (1 sigma, as the paper) of the test error over the trials."""
-    from ali.report.reference import PAPER_TABLE1_SVM
-
     rows = []
     if trials.empty:
         return pd.DataFrame(rows)
@@ -162,8 +106,6 @@ def _error_stats(g: pd.DataFrame) -> dict:
 
 def table2_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """Rows ALI and GAN-FM; per number of labels our mean, sigma and 3 sigma beside the paper's."""
-    from ali.report.reference import PAPER_TABLE2, PAPER_TABLE2_CONVENTION
-
     rows = []
     for (dataset, model), g in runs.groupby(["dataset", "model"], sort=True):
         row = {"preset": g["preset"].iloc[0], "dataset": dataset, "model": model}
@@ -184,8 +126,6 @@ def table2_rows(runs: pd.DataFrame) -> pd.DataFrame:
 
 def table1_kplus1_rows(runs: pd.DataFrame) -> pd.DataFrame:
     """The K+1 rows of Table 1 (SVHN, 1,000 labels in the paper), in table1.csv's columns."""
-    from ali.report.reference import PAPER_TABLE1_KPLUS1
-
     rows = []
     for (dataset, n_labels, model), g in runs.groupby(["dataset", "n_labels", "model"], sort=True):
         ref = PAPER_TABLE1_KPLUS1.get(model, {}) if dataset == "svhn" else {}
