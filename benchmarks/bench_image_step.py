@@ -6,7 +6,7 @@ the eager fp32 step, all measured in one run (round-robin repeats, median per co
 Configurations: eager fp32 with PyTorch's default Adam (the baseline), fused Adam, the whole step
 captured in a CUDA graph, TF32, bf16 autocast, bf16 + channels-last, and all of them together;
 those that need CUDA are skipped elsewhere, with a line saying so. Each step runs exactly as in
-``ali.train`` (``ali.capture.make_step_runner``, ``fp32_math``); a capture that fails is reported.
+``ali.train`` (``ali.train.graph.StepRunner``, ``fp32_math``); a capture that fails is reported.
 
 The floor: the step's FLOPs (``torch.utils.flop_counter``: convolutions and matmuls, forward and
 backward) over the device's peak. On CPU the peak is a large fp32 matmul measured in the same run;
@@ -24,11 +24,13 @@ from dataclasses import dataclass
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from ali.capture import make_step_runner
 from ali.experiments import images
 from ali.models.base import AdamKernel, Model
 from ali.nets.architectures import ARCHITECTURES
-from ali.train import as_model_input, fp32_math
+from ali.data.batches import as_model_input
+from ali.train.graph import StepRunner
+from ali.train.loop import SoloRun
+from ali.train.runtime import fp32_math
 
 MODELS = ("ali", "gan", "vae")
 # NVIDIA datasheets (H100 SXM/PCIe, H200 SXM/NVL), FLOP/s: FP32 (no tensor cores), dense TF32 and BF16.
@@ -79,7 +81,9 @@ class Bench:
         data = torch.randint(0, 256, (batch, 3, size, size), dtype=torch.uint8, device=device)
         self.inputs = {"x": as_model_input(data, cfg.channels_last)}
         with fp32_math(cfg.precision, device):
-            self.runner = make_step_runner(self.model, self.inputs, cfg.capture)
+            solo = SoloRun(self.model, data, batch_size=batch, seed=0, run_dir=None)
+            self.runner = StepRunner(solo.step, capture=cfg.capture, snapshot=solo.snapshot, restore=solo.restore,
+                                     name=f"{model} training step")
             self.runner(self.inputs)  # warm-up (allocations, cuDNN choices)
         self.sync()
 

@@ -25,11 +25,11 @@ import torch
 from torch import nn
 
 from ali.config import load_config
-from ali.engine.capture import StepRunner
-from ali.engine.group import EVAL_SAMPLES, build_group, coverage
 from ali.engine.step import GroupStep
 from ali.experiments import mixture as mx
-from ali.train import seed_everything
+from ali.train import group as lifecycle_group
+from ali.train.graph import StepRunner
+from ali.train.runtime import seed_everything
 
 BYTES_PER_PARAM = 11 * 4  # fused Adam reads p, g, m, v and writes p, m, v; 3 gemms read w; backward writes g
 
@@ -85,8 +85,13 @@ def solo_step(spec: dict, data: torch.Tensor, device: torch.device) -> Callable[
     return step
 
 
+def build_group(specs: list[dict], device: torch.device) -> GroupStep:
+    return lifecycle_group.build_group(specs, mx.build, mx.training_sets(specs), device)
+
+
 def group_step(group: GroupStep, capture: bool) -> Callable[[], None]:
-    runner = StepRunner(group, group.generators, capture)
+    runner = StepRunner(lambda inputs: group(), capture=capture, snapshot=group.state_dict,
+                        restore=group.load_state_dict, generators=group.generators, label="group-")
     state = {"i": 0}
 
     def step() -> None:
@@ -94,7 +99,7 @@ def group_step(group: GroupStep, capture: bool) -> Callable[[], None]:
         runner()
         state["i"] += 1
 
-    for _ in range(5 if capture else 0):  # warm-up steps, then the capture
+    for _ in range(1 if capture else 0):  # warm-up steps and the capture (which leave no trace), one replay
         step()
     return step
 
@@ -163,13 +168,14 @@ def main() -> None:
 def eval_report(group: GroupStep, specs: list[dict], run_steps_per_s: float, eval_every: int,
                 device: torch.device) -> None:
     """The training curve's evaluation: decode 2,500 z per run on the device, coverage on the host."""
-    z = torch.randn(EVAL_SAMPLES, group.model.z_dim, device=device)
+    z = torch.randn(mx.EVAL_SAMPLES, group.model.z_dim, device=device)
     r = len(group.seeds)
+    coverage = mx.curve_coverage(specs)
 
     def evaluate() -> None:
         samples = group.decode(z).cpu().numpy()
         for i in range(r):
-            coverage(samples[i], specs[i], 3.0)
+            coverage(i, samples[i])
 
     seconds = timed(evaluate, 2, device)
     train_seconds = eval_every * r / run_steps_per_s
