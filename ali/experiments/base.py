@@ -110,7 +110,7 @@ class Experiment:
         return getattr(self, method)
 
 
-EXPERIMENTS: dict[str, Experiment] = {}
+EXPERIMENTS: dict[str, Experiment] = {}  # full once ali.experiments is imported, which importing this module does first
 
 
 def register(cls: type[Experiment]) -> type[Experiment]:
@@ -119,8 +119,6 @@ def register(cls: type[Experiment]) -> type[Experiment]:
 
 
 def experiment(name: str) -> Experiment:
-    import ali.experiments  # noqa: F401  (registers the four experiments)
-
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; known: {sorted(EXPERIMENTS)}")
     return EXPERIMENTS[name]
@@ -137,8 +135,7 @@ class Report:
 
 def all_reports() -> dict[str, Report]:
     """Every report: each experiment's, and the suite's report page."""
-    import ali.experiments  # noqa: F401
-    from ali.report.page import report_page
+    from ali.report.page import report_page  # matplotlib loads only when the report page is asked for
 
     reports = {name: Report(exp.report(name), help_, exp.settings) for exp in EXPERIMENTS.values()
                for name, (_, help_) in exp.reports.items()}
@@ -150,8 +147,6 @@ def all_reports() -> dict[str, Report]:
 
 def plan_all(cfg: Mapping) -> dict[str, dict]:
     """Every training run of every experiment by run key; two experiments never share a key."""
-    import ali.experiments  # noqa: F401
-
     specs: dict[str, dict] = {}
     for exp in EXPERIMENTS.values():
         plan = exp.plan(cfg)

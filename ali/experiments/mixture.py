@@ -516,7 +516,7 @@ class Mixture(Experiment):
         write_csv(mixture_summary(frame), outputs["table"])
 
     def report_figure8(self, inputs, outputs, settings, ctx):
-        from ali.report.figures import figure8
+        from ali.report.figures import figure8  # matplotlib loads only when a figure is drawn
 
         best = read_json(inputs["best"][0])
         models, shown = figure8_models(best, inputs.get("baselines", []))
