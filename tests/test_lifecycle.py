@@ -101,6 +101,15 @@ def test_a_group_checkpoint_with_a_cuda_sized_rng_state_is_refused_before_anythi
     assert loaded == []  # refused before any of the state was copied in
 
 
+def test_a_checkpoint_missing_part_of_the_state_is_a_checkpoint_error(tmp_path):
+    spec = tiny("vae")
+    with pytest.raises(KeyboardInterrupt):
+        solo(spec, tmp_path, stop_at=7)
+    rewrite(tmp_path / CHECKPOINT, lambda c: c["state"].pop("optimizers"))
+    with pytest.raises(CheckpointError, match=r"does not fit this run \(KeyError\); delete it"):
+        solo(spec, tmp_path)
+
+
 # ------------------------------------------------------------------------ full disk, kill mid-write
 def test_a_full_disk_part_way_through_a_checkpoint_keeps_the_previous_one(tmp_path, monkeypatch):
     spec = tiny("vae")

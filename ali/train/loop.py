@@ -20,7 +20,7 @@ import torch
 
 from ali.data.batches import as_model_input, epoch_permutation
 from ali.models.base import AdamKernel, Model
-from ali.train.checkpoint import CHECKPOINT, check_fits, read_checkpoint, restore_rng, save_checkpoint
+from ali.train.checkpoint import CHECKPOINT, CheckpointError, check_fits, read_checkpoint, restore_rng, save_checkpoint
 from ali.train.graph import Inputs, StepRunner
 from ali.train.progress import HISTORY, History, Progress, log_averages
 from ali.train.record import finish_run, new_record
@@ -69,7 +69,11 @@ def drive(trainee: Trainee, *, steps: int, checkpoint: Path, owner: str, device:
     if checkpoint.exists():
         ckpt = read_checkpoint(checkpoint, owner=owner, device=device, what=what)
         check_fits(checkpoint, ckpt["state"], trainee.state_dict())
-        trainee.load_state_dict(ckpt["state"])
+        try:
+            trainee.load_state_dict(ckpt["state"])
+        except (KeyError, RuntimeError, ValueError) as err:  # a structure the fit check could not see
+            raise CheckpointError(f"checkpoint {checkpoint} does not fit this {what} ({type(err).__name__}); "
+                                  f"delete it to restart this {what} from step 0") from err
         restore_rng(ckpt, device)
         start = resumed = ckpt["step"]
         elapsed = ckpt["elapsed"]
