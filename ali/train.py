@@ -241,6 +241,7 @@ def train(model: Model, data: torch.Tensor, *, steps: int, batch_size: int, seed
                 perm, perm_epoch = epoch_permutation(seed, epoch, n, device), epoch
             x = as_model_input(data[perm[pos * batch_size:(pos + 1) * batch_size]], channels_last)
             inputs = {"x": x, **model.step_inputs(step)}  # computed outside the (capturable) step
+            inputs.update(model.step_noise(**inputs))  # the step's noise, drawn where the step drew it
             model.on_step(step)  # per-step schedules (learning rate); a no-op by default
             if runner is None:
                 runner = make_step_runner(model, inputs, capture)

@@ -53,7 +53,8 @@ def test_static_buffer_step_trains_bit_for_bit_like_the_plain_step(tmp_path, mon
     monkeypatch.setattr(train_mod, "make_step_runner", static_runner)
     static, static_result = run_loop(spec, tmp_path / "static", data)
     assert static_result.engine == "eager (static buffers)" and len(runners) == 1
-    expected_inputs = {"x"} | ({"x_lab", "y_lab"} if model in KPLUS1_MODELS else set())
+    noise = {"ali": {"eps", "z"}, "gan": {"z"}, "vae": {"eps"}, "gan_fm": {"z"}, "ali_kplus1": {"eps_lab", "eps", "z"}}
+    expected_inputs = {"x"} | ({"x_lab", "y_lab"} if model in KPLUS1_MODELS else set()) | noise[model]
     assert set(runners[0].buffers) == expected_inputs
     assert_same_training_state(plain, static)
     assert history_losses(tmp_path / "plain") == history_losses(tmp_path / "static")  # every step's losses
