@@ -103,7 +103,8 @@ def test_captured_step_trains_bit_for_bit_like_the_plain_step(tmp_path, monkeypa
     force_capture(monkeypatch)
     captured, captured_result = run_loop(spec, tmp_path / "captured", data)
     assert captured_result.engine == "captured" and len(runners) == 1 and runners[0].replays == spec["steps"]
-    expected_inputs = {"x"} | ({"x_lab", "y_lab"} if model in KPLUS1_MODELS else set())
+    noise = {"ali": {"eps", "z"}, "gan": {"z"}, "vae": {"eps"}, "gan_fm": {"z"}, "ali_kplus1": {"eps_lab", "eps", "z"}}
+    expected_inputs = {"x"} | ({"x_lab", "y_lab"} if model in KPLUS1_MODELS else set()) | noise[model]
     assert set(runners[0].buffers) == expected_inputs
     assert_same_training_state(plain, captured)  # the warm-up steps left no trace
     assert history_losses(tmp_path / "plain") == history_losses(tmp_path / "captured")  # every step's losses

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ali.models.base import AdversarialModel
+from ali.models.losses import GAMES
 from ali.nets.layers import BN_EPS, BN_MOMENTUM, Maxout
 
 # A multiple of every CPU vector loop's stride (AVX-512: 2 x 16 floats). Softplus's exp/log1p round
@@ -139,16 +140,12 @@ def lane_aligned_softplus(x: Tensor) -> Tensor:
 
 
 def adversarial_losses(logit_real: Tensor, logit_fake: Tensor, model: str) -> tuple[Tensor, Tensor]:
-    """(L_D, L_G), each (R,), from logits (R, B): ``ali/models/losses.py`` per run.
+    """(L_D, L_G), each (R,), from logits (R, B): the solo model's own game (``ali.models.losses.GAMES``).
 
-    real = the encoder/data side (q-pairs for ALI), fake = the decoder side. L_D = softplus(-real) +
-    softplus(fake); ALI's L_G = softplus(real) + softplus(-fake); the GAN's L_G = softplus(-fake).
+    real = the encoder/data side (q-pairs for ALI), fake = the decoder side; the batch mean runs over the
+    last dimension, so each run gets its own losses.
     """
-    signed = torch.stack([-logit_real, logit_fake, logit_real, -logit_fake], dim=1)  # (R, 4, B)
-    terms = lane_aligned_softplus(signed).mean(dim=-1)                                 # (R, 4): batch means
-    loss_d = terms[:, 0] + terms[:, 1]
-    loss_g = terms[:, 2] + terms[:, 3] if model == "ali" else terms[:, 3]
-    return loss_d, loss_g
+    return GAMES[model](logit_real, logit_fake, softplus=lane_aligned_softplus)
 
 
 def _maxouts(module: nn.Module) -> list[tuple[str, Maxout]]:

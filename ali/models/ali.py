@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ali.models.base import AdversarialModel, StepOptions, register
-from ali.models.losses import ali_generator_loss, discriminator_loss
+from ali.models.losses import ali_game
 
 
 def joint_logits(discriminator: nn.Module, x, z_hat, x_tilde, z) -> tuple[torch.Tensor, torch.Tensor]:
@@ -31,12 +31,19 @@ class ALI(AdversarialModel):
     def g_parameters(self):
         return list(self.encoder.parameters()) + list(self.decoder.parameters())
 
-    def losses(self, x):
-        z_hat = self.encoder(x)                                  # (B, z): q(z | x)
-        z = torch.randn(x.shape[0], self.z_dim, device=x.device)  # (B, z): p(z)
+    noise_names = ("eps", "z")
+
+    def noise_shapes(self, x, **inputs):
+        """The encoder's eps, then the prior's z: the order in which the pass uses them."""
+        b = x.shape[0]
+        return {"eps": (b, self.encoder.noise_columns(self.z_dim)), "z": (b, self.z_dim)}
+
+    def losses(self, x, eps=None, z=None):
+        noise = self.noise(x, {"eps": eps, "z": z})  # what is not given is drawn here, in order
+        z_hat = self.encoder(x, noise["eps"])                     # (B, z): q(z | x)
+        z = noise["z"]                                            # (B, z): p(z)
         x_tilde = self.decoder(z)                                 # (B, x): p(x | z)
-        logit_q, logit_p = joint_logits(self.discriminator, x, z_hat, x_tilde, z)
-        return discriminator_loss(logit_q, logit_p), ali_generator_loss(logit_q, logit_p)
+        return ali_game(*joint_logits(self.discriminator, x, z_hat, x_tilde, z))
 
     def encode(self, x):
         return self.encoder(x)

@@ -2,9 +2,11 @@
 
 A model is an ``nn.Module`` that owns its networks and optimisers and exposes
 ``train_step(x, **inputs) -> {name: loss}``; the one training loop (``ali.train.loop``) needs nothing else.
-``inputs`` are the step's other tensors (``step_inputs``: the K+1 models' labelled batch), computed
-outside the step, so that a step is a pure function of its tensor inputs and can be captured in a
-CUDA graph.
+``inputs`` are the step's other tensors, computed outside the step: ``step_inputs`` (the K+1 models'
+labelled batch) and ``step_noise`` (every forward pass's noise, drawn from the global RNG in the order
+the pass uses it). A step is then a pure function of its tensor inputs, so it can be captured in a
+CUDA graph, and ``losses`` a pure function of (parameters, batch, noise). A noise input left out is
+drawn inside the step, where it would have been drawn anyway: the same numbers either way.
 """
 
 from __future__ import annotations
@@ -108,6 +110,28 @@ class Model(nn.Module):
     def on_step(self, step: int) -> None:
         """Called by the loop before each step, outside the step (per-step schedules); a no-op by default."""
 
+    # Noise: what one forward pass draws, by name, in the order it draws it.
+    noise_names: ClassVar[tuple[str, ...]] = ()  # the keys of noise_shapes
+    forward_passes: int = 1  # forward passes per training step
+
+    def noise_shapes(self, x: torch.Tensor, **inputs: torch.Tensor) -> dict[str, tuple[int, ...]]:
+        """One forward pass's noise, name -> shape, in draw order; none by default."""
+        return {}
+
+    def noise(self, x: torch.Tensor, given: Mapping[str, torch.Tensor | None], **inputs: torch.Tensor
+              ) -> dict[str, torch.Tensor]:
+        """One forward pass's noise: each tensor in ``given``, the others drawn now from the global RNG, in order."""
+        return {name: given[name] if given.get(name) is not None else torch.randn(shape, device=x.device)
+                for name, shape in self.noise_shapes(x, **inputs).items()}
+
+    def step_noise(self, x: torch.Tensor, **inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The step's first forward pass's noise, as ``train_step`` inputs, drawn now from the global RNG.
+
+        A second pass's noise (``alternating``; its inputs would be named ``<name>_1``) is left to the
+        step: drawn there, after the first pass's dropout masks, it keeps the global stream's order.
+        """
+        return self.noise(x, {}, **inputs)
+
     # Evaluation interface (call under torch.no_grad() in eval mode).
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.decoder(z)
@@ -181,6 +205,19 @@ def _keep_kernel(opt: torch.optim.Optimizer, group: dict, kernel: dict) -> None:
             state["step"] = state["step"].to(p.device, torch.float32) if on_device else state["step"].cpu()
 
 
+def noise_key(name: str, forward_pass: int) -> str:
+    """The step input that carries noise ``name`` of forward pass ``forward_pass`` (0-based)."""
+    return name if forward_pass == 0 else f"{name}_{forward_pass}"
+
+
+def pass_inputs(model: Model, inputs: Mapping[str, torch.Tensor], forward_pass: int) -> dict[str, torch.Tensor]:
+    """The inputs of one forward pass: the step's other inputs, and that pass's noise under its plain names."""
+    noise = {noise_key(name, k) for name in model.noise_names for k in range(model.forward_passes)}
+    own = {name: inputs[noise_key(name, forward_pass)] for name in model.noise_names
+           if noise_key(name, forward_pass) in inputs}
+    return {**{k: v for k, v in inputs.items() if k not in noise}, **own}
+
+
 class AdversarialModel(Model):
     """Two players: the discriminator (D) and the generators (G: decoder, and encoder if any).
 
@@ -196,6 +233,7 @@ class AdversarialModel(Model):
         if update not in UPDATES:
             raise ValueError(f"update must be one of {UPDATES}, got {update!r}")
         self.update = update
+        self.forward_passes = 1 if update == "simultaneous" else 2
 
     def d_parameters(self) -> list[nn.Parameter]:
         return list(self.discriminator.parameters())
@@ -214,18 +252,18 @@ class AdversarialModel(Model):
         d_params, g_params = self.d_parameters(), self.g_parameters()
         if self.update == "simultaneous":
             with self.autocast(x):
-                loss_d, loss_g = self.losses(x, **inputs)
+                loss_d, loss_g = self.losses(x, **pass_inputs(self, inputs, 0))
             _apply_grads(d_params, torch.autograd.grad(loss_d, d_params, retain_graph=True))
             _apply_grads(g_params, torch.autograd.grad(loss_g, g_params))
             self.optimizers["d"].step()
             self.optimizers["g"].step()
         else:
             with self.autocast(x):
-                loss_d, _ = self.losses(x, **inputs)
+                loss_d, _ = self.losses(x, **pass_inputs(self, inputs, 0))
             _apply_grads(d_params, torch.autograd.grad(loss_d, d_params))
             self.optimizers["d"].step()
             with self.autocast(x):
-                _, loss_g = self.losses(x, **inputs)
+                _, loss_g = self.losses(x, **pass_inputs(self, inputs, 1))
             _apply_grads(g_params, torch.autograd.grad(loss_g, g_params))
             self.optimizers["g"].step()
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ali.models.base import AdversarialModel, StepOptions, register
-from ali.models.losses import discriminator_loss, gan_generator_loss
+from ali.models.losses import gan_game
 
 
 @register
@@ -22,8 +22,12 @@ class GAN(AdversarialModel):
     def g_parameters(self):
         return list(self.decoder.parameters())
 
-    def losses(self, x):
-        x_fake = self.decoder(torch.randn(x.shape[0], self.z_dim, device=x.device))
+    noise_names = ("z",)
+
+    def noise_shapes(self, x, **inputs):
+        return {"z": (x.shape[0], self.z_dim)}
+
+    def losses(self, x, z=None):
+        x_fake = self.decoder(self.noise(x, {"z": z})["z"])
         logits = self.discriminator(torch.cat([x, x_fake]))  # one call; D has no batch statistics
-        logit_real, logit_fake = logits[: len(x)], logits[len(x):]
-        return discriminator_loss(logit_real, logit_fake), gan_generator_loss(logit_fake)
+        return gan_game(logits[: len(x)], logits[len(x):])

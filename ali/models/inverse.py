@@ -17,9 +17,14 @@ class InverseMapping(FrozenDecoderMixin, SingleObjectiveModel):
         self.encoder, self.decoder, self.z_dim = encoder, decoder, z_dim
         self.freeze_decoder()
 
-    def loss(self, x):
+    noise_names = ("z",)
+
+    def noise_shapes(self, x, **inputs):
+        return {"z": (x.shape[0], self.z_dim)}
+
+    def loss(self, x, z=None):
         # x only sets the batch size and device: this objective never sees data.
-        z = torch.randn(x.shape[0], self.z_dim, device=x.device)
+        z = self.noise(x, {"z": z})["z"]
         with torch.no_grad():
             x_gen = self.decoder(z)
         return (z - self.encoder(x_gen)).pow(2).sum(dim=1).mean()

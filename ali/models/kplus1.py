@@ -154,9 +154,14 @@ class GANFeatureMatching(KPlus1Model):
     def _features(self, x):
         return self.discriminator.features(x).flatten(1)  # D(x)'s last hidden layer (1x1 maps)
 
-    def losses(self, x, x_lab=None, y_lab=None):
+    noise_names = ("z",)
+
+    def noise_shapes(self, x, **inputs):
+        return {"z": (x.shape[0], self.z_dim)}
+
+    def losses(self, x, x_lab=None, y_lab=None, z=None):
         x_lab, y_lab = self._labelled(x_lab, y_lab)
-        x_fake = self.decoder(torch.randn(x.shape[0], self.z_dim, device=x.device))
+        x_fake = self.decoder(self.noise(x, {"z": z})["z"])
         # Separate calls, as improved-gan's separate get_output calls (D's BN sees each batch alone).
         loss_lab, loss_unl = kplus1_losses(self.discriminator(x_lab), y_lab, self.discriminator(x),
                                            self.discriminator(x_fake))
@@ -182,10 +187,18 @@ class ALIKPlus1(KPlus1Model):
     def g_parameters(self):
         return list(self.encoder.parameters()) + list(self.decoder.parameters())
 
-    def losses(self, x, x_lab=None, y_lab=None):
+    noise_names = ("eps_lab", "eps", "z")
+
+    def noise_shapes(self, x, x_lab=None, **inputs):
+        """The labelled batch's encoder noise, the unlabelled batch's, then the prior's z (the draw order)."""
+        b_lab = self.batch_size if x_lab is None else x_lab.shape[0]
+        return {"eps_lab": (b_lab, self.z_dim), "eps": (x.shape[0], self.z_dim), "z": (x.shape[0], self.z_dim)}
+
+    def losses(self, x, x_lab=None, y_lab=None, eps_lab=None, eps=None, z=None):
         x_lab, y_lab = self._labelled(x_lab, y_lab)
-        z_lab, z_hat = self.encoder(x_lab), self.encoder(x)
-        z = torch.randn(x.shape[0], self.z_dim, device=x.device)
+        noise = self.noise(x, {"eps_lab": eps_lab, "eps": eps, "z": z}, x_lab=x_lab)
+        z_lab, z_hat = self.encoder(x_lab, noise["eps_lab"]), self.encoder(x, noise["eps"])
+        z = noise["z"]
         x_tilde = self.decoder(z)
         logits_q, logits_p = self.discriminator(x, z_hat), self.discriminator(x_tilde, z)
         loss_lab, loss_unl = kplus1_losses(self.discriminator(x_lab, z_lab), y_lab, logits_q, logits_p)

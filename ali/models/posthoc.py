@@ -7,7 +7,7 @@ from torch import nn
 
 from ali.models.ali import joint_logits
 from ali.models.base import AdversarialModel, FrozenDecoderMixin, register
-from ali.models.losses import ali_generator_loss, discriminator_loss
+from ali.models.losses import ali_game
 
 
 @register
@@ -23,13 +23,19 @@ class PosthocALI(FrozenDecoderMixin, AdversarialModel):
     def g_parameters(self):
         return list(self.encoder.parameters())  # only the encoder learns; the decoder is the GAN's
 
-    def losses(self, x):
-        z_hat = self.encoder(x)
-        z = torch.randn(x.shape[0], self.z_dim, device=x.device)
+    noise_names = ("eps", "z")
+
+    def noise_shapes(self, x, **inputs):
+        b = x.shape[0]
+        return {"eps": (b, self.encoder.noise_columns(self.z_dim)), "z": (b, self.z_dim)}
+
+    def losses(self, x, eps=None, z=None):
+        noise = self.noise(x, {"eps": eps, "z": z})
+        z_hat = self.encoder(x, noise["eps"])
+        z = noise["z"]
         with torch.no_grad():
             x_tilde = self.decoder(z)
-        logit_q, logit_p = joint_logits(self.discriminator, x, z_hat, x_tilde, z)
-        return discriminator_loss(logit_q, logit_p), ali_generator_loss(logit_q, logit_p)
+        return ali_game(*joint_logits(self.discriminator, x, z_hat, x_tilde, z))
 
     def encode(self, x):
         return self.encoder(x)

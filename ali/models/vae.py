@@ -30,10 +30,16 @@ class VAE(SingleObjectiveModel):
         self.encoder, self.decoder, self.z_dim = encoder, decoder, z_dim
         self.likelihood, self.likelihood_std = likelihood, likelihood_std
 
-    def loss(self, x):
+    noise_names = ("eps",)
+
+    def noise_shapes(self, x, **inputs):
+        return {"eps": (x.shape[0], self.z_dim)}
+
+    def loss(self, x, eps=None):
         """Negative ELBO per example, batch mean (nats)."""
         mu, log_sigma = self.encoder.distribution(x)
-        z = mu + torch.exp(log_sigma) * torch.randn_like(mu)
+        eps = torch.randn_like(mu) if eps is None else eps.to(mu.dtype)  # drawn after the encoder's pass, as before
+        z = mu + torch.exp(log_sigma) * eps
         x_hat = self.decoder(z)
         return (self.nll(x, x_hat) + gaussian_kl_standard(mu, log_sigma)).mean()
 

@@ -1,7 +1,8 @@
 """Encoders that sample z given x, and a discriminator on (x, z) pairs.
 
-Every encoder's ``forward(x)`` returns a sample z ~ q(z | x), so the models never need to know
-whether q is implicit (noise fed in, the mixture experiment) or Gaussian (reparametrised).
+Every encoder's ``forward(x, eps)`` returns a sample z ~ q(z | x), so the models never need to know
+whether q is implicit (noise fed in, the mixture experiment) or Gaussian (reparametrised). ``eps``
+(``noise_dim(z_dim)`` columns) is the sample's noise; left out, it is drawn from the global RNG.
 """
 
 from __future__ import annotations
@@ -17,8 +18,12 @@ class ImplicitEncoder(nn.Module):
         super().__init__()
         self.net, self.noise_dim = net, noise_dim
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        eps = torch.randn(x.shape[0], self.noise_dim, device=x.device, dtype=x.dtype)
+    def noise_columns(self, z_dim: int) -> int:
+        return self.noise_dim
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+        if eps is None:
+            eps = torch.randn(x.shape[0], self.noise_dim, device=x.device, dtype=x.dtype)
         return self.net(torch.cat([x, eps], dim=1))
 
 
@@ -37,9 +42,13 @@ class GaussianEncoder(nn.Module):
         mu, log_sigma = self.net(x).chunk(2, dim=1)
         return mu, log_sigma
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def noise_columns(self, z_dim: int) -> int:
+        return z_dim
+
+    def forward(self, x: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
         mu, log_sigma = self.distribution(x)
-        return mu + torch.exp(log_sigma) * torch.randn_like(mu)
+        eps = torch.randn_like(mu) if eps is None else eps.to(mu.dtype)  # (bf16 autocast: as randn_like drew)
+        return mu + torch.exp(log_sigma) * eps
 
 
 class ConcatDiscriminator(nn.Module):

@@ -151,6 +151,7 @@ class SoloRun:
             self.perm, self.perm_epoch = epoch_permutation(self.seed, epoch, self.data.shape[0], self.data.device), epoch
         rows = self.perm[pos * self.batch_size:(pos + 1) * self.batch_size]
         inputs = {"x": as_model_input(self.data[rows], self.channels_last), **self.model.step_inputs(step)}
+        inputs.update(self.model.step_noise(**inputs))  # the step's noise, drawn where the step drew it
         self.model.on_step(step)  # per-step schedules (learning rate); a no-op by default
         return inputs
 
