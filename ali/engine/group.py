@@ -54,7 +54,7 @@ from ali.train import CHECKPOINT, CheckpointError, Progress, fp32_math, resolve_
 
 GROUP_CHECKPOINT = CHECKPOINT  # the solo loop's name, in the group's first run directory
 CHECKPOINT_FORMAT = "ali-engine-group-1"
-SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision", "capture")  # data may differ (pacgan)
+SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision")  # data may differ (pacgan)
 LOSSES = ("loss_d", "loss_g")
 HISTORY_COLUMNS = (*LOSSES, "modes", "hq_pct")
 # The training curve's coverage: OUR CHOICE of a cheap probe, the strict metric's sample size and HQ radius.
