@@ -6,6 +6,7 @@
 import json
 import os
 import sys
+from pathlib import PurePosixPath
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
@@ -70,7 +71,7 @@ def per_run_models(exp, plan):
 
 def group_rule_name(exp, job):
     """A group job's rule: ``pacgan/ali/group0`` of the mixture -> ``mixture_train_group_pacgan_ali_group0``."""
-    return f"{exp.name}_train_group_{job.replace('/', '_')}"
+    return f"{exp.name}_train_group_{'_'.join(PurePosixPath(job).parts)}"
 
 
 def upstream(exp, spec):
