@@ -47,13 +47,24 @@ Measures one finished run; the experiment is read from the run's record.json:
   images   image runs are measured through the svm experiment and their figures (`ali report`)."""
 
 
-def _context(args):
+def _context(args, exp=None):
+    """The run context of a command: its execution options, with ``exp``'s execution choices from
+    --configfile (``mixture.capture``, say) wherever the command line gives none."""
     from ali.experiments.base import RunContext
 
-    return RunContext(device=getattr(args, "device", "auto"), data_root=Path(getattr(args, "data_root", "data")),
+    execution = {}
+    if exp is not None and getattr(args, "configfile", None):
+        from ali.config import load_config
+
+        execution = exp.execution(load_config(args.configfile))
+    for name in ("capture", "channels_last"):
+        if getattr(args, name, None) is not None:
+            execution[name] = getattr(args, name)
+    return RunContext(device=getattr(args, "device", "auto"), threads=getattr(args, "threads", 1),
+                      data_root=Path(getattr(args, "data_root", "data")),
                       checkpoint_every=getattr(args, "checkpoint_every", None),
                       log_every=getattr(args, "log_every", None), progress=not getattr(args, "no_progress", False),
-                      inputs=_named_paths(getattr(args, "inputs", None) or []))
+                      inputs=_named_paths(getattr(args, "inputs", None) or []), **execution)
 
 
 def _named_paths(pairs: list[str]) -> dict[str, list[Path]]:
@@ -138,7 +149,8 @@ def cmd_train(args) -> None:
     names = {spec["experiment"] for spec, _ in runs}
     if len(names) != 1:
         raise SystemExit(f"error: one job trains runs of one experiment, got {sorted(names)}")
-    exp, ctx = experiment(names.pop()), _context(args)
+    exp = experiment(names.pop())
+    ctx = _context(args, exp)
     if len(runs) == 1:
         records = [exp.train_run(runs[0][0], runs[0][1], ctx)]
     else:
@@ -188,6 +200,18 @@ def _add_execution(s: argparse.ArgumentParser, device: bool = True) -> None:
     s.add_argument("--data-root", default="data", help="dataset directory (default data)")
 
 
+def _add_step_execution(s: argparse.ArgumentParser) -> None:
+    """How a training step runs: execution choices, never part of a spec or its hash."""
+    from ali.models.base import CAPTURE_MODES
+
+    s.add_argument("--capture", choices=CAPTURE_MODES,
+                   help="the whole training step as one CUDA graph: auto (on CUDA), on, off (default: the "
+                        "config's <experiment>.capture with --configfile, else auto)")
+    s.add_argument("--channels-last", action=argparse.BooleanOptionalAction,
+                   help="image models: NHWC memory layout (default: the config's <experiment>.channels_last "
+                        "with --configfile, else off)")
+
+
 def _add_settings(s: argparse.ArgumentParser) -> None:
     s.add_argument("--settings", help="the experiment's settings as JSON (what the workflow passes)")
     s.add_argument("--configfile", help="preset YAML to read the settings from (instead of --settings)")
@@ -225,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--in", dest="inputs", nargs="*", metavar="NAME=PATH",
                    help="upstream files the run needs: best=best.json (mixture baselines), run=DIR (svm)")
     _add_execution(s)
+    _add_step_execution(s)
     s.add_argument("--checkpoint-every", type=int, help="steps between checkpoints (default per experiment)")
     s.add_argument("--log-every", type=int, help="steps between progress lines (default per experiment)")
     s.add_argument("--no-progress", action="store_true", help="no progress output")

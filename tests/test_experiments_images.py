@@ -23,6 +23,7 @@ from ali import cli
 from ali.config import ConfigError, load_config
 from ali.data import images as image_data
 from ali.experiments import images as im
+from ali.experiments.base import RunContext
 from ali.train.record import MODEL_FILE, RECORD, SPEC, read_record
 from ali.nets.conv import ConvDecoder, ConvEncoder, JointConvDiscriminator, UntiedBias
 from ali.nets.stochastic import GaussianEncoder
@@ -102,8 +103,8 @@ def test_paper_plan_has_svhn_and_cifar10_times_every_model(paper_plan):
         dataset, model, _ = key.split("/")
         assert spec["experiment"] == "images" and spec["preset"] == "paper"
         assert (spec["dataset"], spec["model"], spec["seed"], spec["arch"]) == (dataset, model, 0, dataset)
-        assert spec["update"] == "simultaneous" and spec["precision"] == "fp32" and spec["channels_last"] is False
-        assert spec["capture"] == "auto" and "amp" not in spec
+        assert spec["update"] == "simultaneous" and spec["precision"] == "fp32" and "amp" not in spec
+        assert not {"capture", "channels_last"} & set(spec)  # execution choices: the run context's, not the spec's
         assert spec["init_std"] == 0.01 and spec["heldout_split"] == "test"
         assert ("vae_likelihood" in spec) == (model == "vae")
     assert paper_plan["svhn/vae/seed0"]["vae_likelihood"] == "bernoulli"
@@ -260,7 +261,8 @@ def test_config_amp_true_without_precision_plans_bf16(smoke_cfg):
 def test_build_channels_last(smoke_plan):
     plain = im.build(smoke_plan["digits/ali/seed0"])
     assert plain.channels_last is False
-    model = im.build({**smoke_plan["digits/ali/seed0"], "channels_last": True})
+    model = im.build(smoke_plan["digits/ali/seed0"],
+                     RunContext(channels_last=True).step_options(smoke_plan["digits/ali/seed0"]))
     assert model.channels_last is True
     four_d = [p for p in model.parameters() if p.dim() == 4]
     assert four_d and all(p.is_contiguous(memory_format=torch.channels_last) for p in four_d)

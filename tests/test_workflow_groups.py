@@ -32,6 +32,7 @@ def test_on_a_gpu_one_training_job_per_protocol_and_model(workdir, tmp_path):
     specs = json.loads(re.search(r"--spec '(\[.*?\])'", job["shell"]).group(1))
     assert [s["run"] for s in specs] == list(range(10)) and len({s["data"]["seed"] for s in specs}) == 10
     assert len(re.search(r"--out (.*?) --device", job["shell"]).group(1).split()) == 10
+    assert "--capture auto" in job["shell"] and '"capture"' not in job["shell"]  # mixture.capture: the context's
 
 
 def test_on_cpu_every_run_is_its_own_job(workdir):

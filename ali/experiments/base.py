@@ -1,6 +1,7 @@
 """The experiment contract: every experiment has the same shape, from config to table row.
 
     config ─▶ plan(cfg) ─▶ {key: run spec}            (typed dataclass, stored as JSON and hashed)
+           ─▶ jobs(plan, cfg) ─▶ {job: [run keys]}   (which runs one training job trains)
            ─▶ train_run(spec, run_dir, ctx)           (run_dir/record.json, model or features)
            ─▶ evaluate_run(run_dir, settings, ctx)    (a dict of metrics, written as JSON)
            ─▶ rows(run_dir) ─▶ report functions       (tidy rows, then group-bys + published numbers)
@@ -8,6 +9,8 @@
 An experiment subclasses :class:`Experiment` and registers itself with :func:`register`; the CLI
 (``ali plan/train/evaluate/report``) and the workflow look experiments up by name and never branch
 on them. A run spec records ``experiment``, so a run directory alone says how to evaluate it.
+A spec holds what determines a run's numbers and nothing else: how a run executes (device, threads,
+CUDA-graph capture, memory layout) travels in the :class:`RunContext`, so it never changes a hash.
 """
 
 from __future__ import annotations
@@ -19,12 +22,19 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from ali.config import ConfigError, get
+from ali.models.base import StepOptions
 from ali.train.files import write_text
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """What determines one run's numbers. Subclasses add their fields; JSON is the stored form."""
+    """What determines one run's numbers. Subclasses add their fields; JSON is the stored form.
+
+    A field named in ``omit_if_none`` is left out of the JSON when it is None (a field only some
+    models have), so a spec stores exactly the keys its run uses.
+    """
+
+    omit_if_none: ClassVar[tuple[str, ...]] = ()
 
     experiment: str
     preset: str
@@ -32,14 +42,19 @@ class RunSpec:
     seed: int
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        return {k: v for k, v in asdict(self).items() if not (v is None and k in self.omit_if_none)}
 
 
 @dataclass
 class RunContext:
-    """How a run is executed (never part of its spec or hash): device, paths, cadence, inputs."""
+    """How a run is executed (never part of its spec or hash): device, threads, CUDA-graph capture,
+    memory layout, paths, cadence, inputs. ``capture`` and ``channels_last`` come from the config's
+    ``<experiment>.capture`` / ``.channels_last`` (``Experiment.execution``) or the CLI's flags."""
 
     device: str = "auto"
+    threads: int = 1
+    capture: str = "auto"  # auto | on | off: the whole training step as one CUDA graph (auto: on CUDA)
+    channels_last: bool = False  # 4-d weights and image batches in NHWC layout (image models)
     data_root: Path = Path("data")
     checkpoint_every: int | None = None  # None: the experiment's default
     log_every: int | None = None
@@ -51,6 +66,10 @@ class RunContext:
         """The training loop's keyword arguments, with the experiment's cadence where none is given."""
         return {"device": self.device, "checkpoint_every": self.checkpoint_every or exp.checkpoint_every,
                 "log_every": self.log_every or exp.log_every, "progress": self.progress, "stop_at": self.stop_at}
+
+    def step_options(self, spec: Mapping) -> StepOptions:
+        """How a run's step executes: the spec's precision with this context's capture and layout."""
+        return StepOptions.from_spec(spec, capture=self.capture, channels_last=self.channels_last)
 
     def input(self, name: str) -> Path | None:
         """The single upstream file registered as ``name``, or None."""
@@ -68,6 +87,7 @@ class Experiment:
     """Base class of the four experiments (mixture, images, svm, semisup)."""
 
     name: ClassVar[str]
+    spec_type: ClassVar[type[RunSpec]]  # the typed spec every entry of plan() is the JSON form of
     models: ClassVar[tuple[str, ...]]
     reports: ClassVar[dict[str, tuple[str, str]]] = {}  # report name -> (method name, one-line help)
     checkpoint_every: ClassVar[int] = 2000
@@ -76,6 +96,22 @@ class Experiment:
     def plan(self, cfg: Mapping) -> dict[str, dict]:
         """Every run the config defines: ``{run key: spec as a JSON-able dict}``."""
         raise NotImplementedError
+
+    def jobs(self, plan: Mapping[str, Mapping], cfg: Mapping) -> dict[str, list[str]]:
+        """Which runs of ``plan`` share a training job: ``{job name: [run keys]}``, every run in exactly
+        one job. A job named by its one run's key trains that run alone (the default for every run);
+        any other job trains its runs together (``train_group``)."""
+        return {key: [key] for key in plan}
+
+    def upstream(self, spec: Mapping) -> dict[str, str]:
+        """The files a run's training reads (``--in NAME=PATH``), by name, as paths under the results
+        directory (the mixture's baselines: their protocol's ``best.json``); none by default."""
+        return {}
+
+    def execution(self, cfg: Mapping) -> dict:
+        """The execution choices the config names for this experiment's runs (``RunContext`` fields
+        such as ``capture``): they never enter a spec or its hash."""
+        return {}
 
     def settings(self, cfg: Mapping) -> dict:
         """Evaluation and report settings from the config (what ``--settings JSON`` carries)."""

@@ -9,14 +9,15 @@ The GAN is the same decoder against D(x) alone; the VAE is the same encoder and 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from ali.config import ConfigError, get
-from ali.experiments.base import (Experiment, RunContext, arch_from_config, check_names, check_seeds, register,
-                                  run_architecture)
+from ali.experiments.base import (Experiment, RunContext, RunSpec, arch_from_config, check_names, check_seeds,
+                                  register, run_architecture)
 from ali.data import catalog as image_data
 from ali.data.splits import PROTOCOLS, unsupervised_rows
 from ali.models import build_model
@@ -31,6 +32,28 @@ from ali.train.record import load_trained
 
 MODELS = ("ali", "gan", "vae")
 VAE_LIKELIHOODS = ("bernoulli",)  # the decoders end in a sigmoid
+
+
+@dataclass(frozen=True)
+class ImagesRun(RunSpec):
+    """One unsupervised image run: its dataset rows, appendix architecture, optimiser and budget."""
+
+    omit_if_none = ("vae_likelihood",)
+
+    dataset: str
+    arch: str
+    arch_options: dict
+    train_split: str
+    train_rows: list[int] | None  # [start, stop) of the split, or None: all of it
+    heldout_split: str
+    epochs: int
+    batch_size: int
+    steps: int
+    update: str
+    init_std: float
+    precision: str  # fp32 | tf32 | bf16: the arithmetic the run trains in (the last two on CUDA only)
+    adam: dict  # an AdamConfig as a dict
+    vae_likelihood: str | None = None  # the VAE only
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -66,15 +89,13 @@ def n_train(dataset: str, split: str, rows: list | None) -> int:
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every image training run: ``{"<dataset>/<model>/seed<s>": spec}``."""
     datasets = get(cfg, "images.train", list)
+    execution(cfg)  # checked here too (a bad value fails the plan), though it reaches no spec
     models = check_names(cfg, "images.models", MODELS)
     seeds = check_seeds(cfg, "images.seeds")
     update = get(cfg, "images.update", str, choices=UPDATES)
     likelihood = get(cfg, "images.vae_likelihood", str, choices=VAE_LIKELIHOODS)
     amp = get(cfg, "images.amp", bool, default=False)  # older configs: amp true means bf16
-    step_options = {"precision": get(cfg, "images.precision", str, choices=PRECISIONS,
-                                     default="bf16" if amp else "fp32"),
-                    "channels_last": get(cfg, "images.channels_last", bool, default=False),
-                    "capture": get(cfg, "images.capture", str, choices=CAPTURE_MODES, default="auto")}
+    precision = get(cfg, "images.precision", str, choices=PRECISIONS, default="bf16" if amp else "fp32")
     specs = {}
     for dataset in datasets:
         ds = dataset_settings(cfg, dataset)
@@ -84,21 +105,28 @@ def plan(cfg: Mapping) -> dict[str, dict]:
             raise ConfigError(f"config key 'images.datasets.{dataset}.batch_size' exceeds the {n} training images")
         for model in models:
             for seed in seeds:
-                spec = {"experiment": "images", "preset": get(cfg, "preset", str), "dataset": dataset,
-                        "model": model, "seed": seed, **ds, "steps": ds["epochs"] * (n // ds["batch_size"]),
-                        "update": update, "init_std": arch.init_std, **step_options,
-                        "adam": {"lr": arch.lr, "beta1": arch.beta1, "beta2": arch.beta2, "convention": "torch"}}
-                if model == "vae":
-                    spec["vae_likelihood"] = likelihood
-                specs[f"{dataset}/{model}/seed{seed}"] = spec
+                specs[f"{dataset}/{model}/seed{seed}"] = ImagesRun(
+                    experiment="images", preset=get(cfg, "preset", str), dataset=dataset, model=model, seed=seed,
+                    **ds, steps=ds["epochs"] * (n // ds["batch_size"]), update=update, init_std=arch.init_std,
+                    precision=precision,
+                    adam={"lr": arch.lr, "beta1": arch.beta1, "beta2": arch.beta2, "convention": "torch"},
+                    vae_likelihood=likelihood if model == "vae" else None).to_dict()
     return specs
 
 
+def execution(cfg: Mapping) -> dict:
+    """The config's execution choices for image runs (``RunContext`` fields, never spec keys)."""
+    return {"capture": get(cfg, "images.capture", str, choices=CAPTURE_MODES, default="auto"),
+            "channels_last": get(cfg, "images.channels_last", bool, default=False)}
+
+
 # ----------------------------------------------------------------------------------------- building
-def build(spec: Mapping) -> Model:
-    """The model a spec describes, initialised N(0, init_std^2), with its optimisers."""
+def build(spec: Mapping, options: StepOptions | None = None) -> Model:
+    """The model a spec describes, initialised N(0, init_std^2), with its optimisers. ``options``: how
+    its step executes (``RunContext.step_options``); by default the spec's precision, eager-or-captured
+    as the device decides, in the default layout."""
     arch: Architecture = run_architecture(spec)
-    name, options = spec["model"], StepOptions.from_spec(spec)
+    name, options = spec["model"], options or StepOptions.from_spec(spec)
     if name == "ali":
         model = build_model("ali", encoder=GaussianEncoder(conv.ConvEncoder(arch)), decoder=conv.ConvDecoder(arch),
                             discriminator=conv.JointConvDiscriminator(arch, joint=True), z_dim=arch.z_dim,
@@ -128,8 +156,8 @@ def training_images(spec: Mapping, root: Path) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(images))
 
 
-def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "auto",
-              checkpoint_every: int = 2000, log_every: int = 100, progress: bool = True,
+def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, options: StepOptions | None = None,
+              device: str = "auto", checkpoint_every: int = 2000, log_every: int = 100, progress: bool = True,
               stop_at: int | None = None) -> dict:
     data = training_images(spec, data_root)
 
@@ -137,7 +165,7 @@ def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "a
         # The released code starts the decoder's output bias at the log-odds of the mean pixel.
         model.decoder.init_output_bias(image_data.to_float(data[:500]))
 
-    return run_training(spec, run_dir, build=build, data=data, device=device, prepare=prepare,
+    return run_training(spec, run_dir, build=lambda s: build(s, options), data=data, device=device, prepare=prepare,
                         desc=f"{spec['dataset']}/{spec['model']}/seed{spec['seed']}",
                         checkpoint_every=checkpoint_every, log_every=log_every, progress=progress,
                         stop_at=stop_at)
@@ -182,6 +210,7 @@ class Images(Experiment):
     """Unsupervised ALI, GAN and VAE on images (appendix Tables 3-6) and their figures."""
 
     name = "images"
+    spec_type = ImagesRun
     models = MODELS
     reports = {"image-figures": ("report_figures", "samples, reconstructions and interpolations of one image "
                                                    "run (Figures 2-6; reconstructions: odd columns data, even "
@@ -193,8 +222,12 @@ class Images(Experiment):
     def settings(self, cfg):
         return figure_settings(cfg)
 
+    def execution(self, cfg):
+        return execution(cfg)
+
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
-        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self))
+        return train_run(spec, run_dir, data_root=ctx.data_root, options=ctx.step_options(spec),
+                         **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
         raise ConfigError("image runs are evaluated by the svm experiment (features) and their figures: "

@@ -70,12 +70,10 @@ class MixtureRun(RunSpec):
     adam: dict
     init_std: float
     precision: str = "fp32"  # fp32 | tf32 | bf16: the arithmetic the run trains in (the last two on CUDA only)
-    capture: str = "auto"  # auto | on | off: the whole step as one CUDA graph (auto: on CUDA)
     vae_likelihood_std: float | None = None  # the VAE baseline only
     source: str | None = None  # inverse mapping and post-hoc: where their frozen decoder comes from
 
-    def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+    omit_if_none = ("vae_likelihood_std", "source")
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -160,6 +158,7 @@ def protocol_settings(cfg: Mapping, protocol: str) -> list[dict]:
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every training run of the experiment: ``{"<protocol>/<model>/run<i>": spec}``."""
     data, nets = data_from_config(cfg), nets_from_config(cfg)
+    execution(cfg)  # checked here too (a bad value fails the plan), though it reaches no spec
     epochs = get(cfg, "mixture.train.epochs", int, positive=True)
     batch = get(cfg, "mixture.train.batch_size", int, positive=True)
     if batch > data.n_train:
@@ -167,8 +166,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
     update = get(cfg, "mixture.train.update", str, choices=UPDATES)
     steps_per_epoch = data.n_train // batch
     common = {"experiment": "mixture", "preset": get(cfg, "preset", str), "nets": asdict(nets), "batch_size": batch,
-              "update": update, "precision": get(cfg, "mixture.precision", str, choices=PRECISIONS, default="fp32"),
-              "capture": get(cfg, "mixture.capture", str, choices=CAPTURE_MODES, default="auto")}
+              "update": update, "precision": get(cfg, "mixture.precision", str, choices=PRECISIONS, default="fp32")}
     protocols = get(cfg, "mixture.protocols", dict)
     if not protocols:
         raise ConfigError("config key 'mixture.protocols' must define at least one protocol")
@@ -215,6 +213,11 @@ def group_size(cfg: Mapping) -> int:
     return size
 
 
+def execution(cfg: Mapping) -> dict:
+    """The config's execution choices for mixture runs (``RunContext`` fields, never spec keys)."""
+    return {"capture": get(cfg, "mixture.capture", str, choices=CAPTURE_MODES, default="auto")}
+
+
 def run_groups(specs: Mapping[str, Mapping], size: int) -> dict[str, list[str]]:
     """``{"<protocol>/<model>/group<j>": run keys}``: the ALI and GAN runs in groups of ``size`` (0: all).
 
@@ -234,11 +237,6 @@ def run_groups(specs: Mapping[str, Mapping], size: int) -> dict[str, list[str]]:
     return groups
 
 
-def group_rule_suffix(group: str) -> str:
-    """A group's name as part of a rule name: ``pacgan/ali/group0`` -> ``pacgan_ali_group0``."""
-    return "_".join(Path(group).parts)
-
-
 def eval_settings(cfg: Mapping) -> dict:
     k = "mixture.eval."
     return {"n_samples": get(cfg, k + "n_samples", int, positive=True),
@@ -249,8 +247,9 @@ def eval_settings(cfg: Mapping) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- building
-def build(spec: Mapping) -> Model:
-    """The model a spec describes, initialised N(0, init_std^2), with its optimisers.
+def build(spec: Mapping, options: StepOptions | None = None) -> Model:
+    """The model a spec describes, initialised N(0, init_std^2), with its optimisers; ``options`` say how
+    its step executes (default: the spec's precision, capture ``auto``).
 
     Inverse mapping and post-hoc inference get their frozen decoder from the caller
     (``model.decoder.load_state_dict``), which changes no optimiser: the decoder has none.
@@ -272,7 +271,7 @@ def build(spec: Mapping) -> Model:
     else:
         raise ValueError(f"unknown mixture model {name!r}")
     model = build_model(name, z_dim=nets.z_dim, **kwargs)
-    model.options = StepOptions.from_spec(spec)  # the run's precision and capture, for the baselines' solo loop too
+    model.options = options or StepOptions.from_spec(spec)  # precision and capture, for the baselines' solo loop too
     init_normal_(model, spec["init_std"])
     model.configure_optimizers(AdamConfig(**spec["adam"]))
     return model
@@ -314,9 +313,9 @@ def curve_coverage(specs: list[Mapping], hq_stds: float = HQ_STDS):
 
 
 # ----------------------------------------------------------------------------------------- training
-def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir: Path | None = None,
-              checkpoint_every: int = 10_000, log_every: int = 1000, progress: bool = True,
-              stop_at: int | None = None) -> dict:
+def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", capture: str = "auto",
+              source_dir: Path | None = None, checkpoint_every: int = 10_000, log_every: int = 1000,
+              progress: bool = True, stop_at: int | None = None) -> dict:
     """Train one run into ``run_dir`` (resuming if a checkpoint is there) and write its record.
 
     ALI and GAN train through the run-batched engine as a group of one, so a run's seed fixes the
@@ -324,7 +323,7 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
     inverse mapping and post-hoc inference take their frozen decoder from ``source_dir``.
     """
     if spec["model"] in BASE_MODELS:
-        return train_group([spec], [run_dir], device=device, checkpoint_every=checkpoint_every,
+        return train_group([spec], [run_dir], device=device, capture=capture, checkpoint_every=checkpoint_every,
                            log_every=log_every, progress=progress, stop_at=stop_at)[0]
     prepare, extra = None, {}
     if spec["model"] in NEEDS_SOURCE:
@@ -339,17 +338,19 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", source_dir:
         prepare = load_source_decoder
 
     x, _ = train_set(mixture_data(spec))
-    return run_training(spec, run_dir, build=build, data=torch.from_numpy(x), device=device,
+    options = StepOptions.from_spec(spec, capture=capture)  # the spec's precision, the context's capture
+    return run_training(spec, run_dir, build=lambda s: build(s, options), data=torch.from_numpy(x), device=device,
                              prepare=prepare, extra_record=extra,
                              desc=f"{spec['protocol']}/{spec['model']}/run{spec['run']}", checkpoint_every=checkpoint_every,
                              log_every=log_every, progress=progress, stop_at=stop_at)
 
 
-def train_group(specs: list[Mapping], run_dirs: list[Path], *, device: str = "auto", checkpoint_every: int = 10_000,
-                log_every: int = 1000, progress: bool = True, stop_at: int | None = None) -> list[dict]:
-    """ALI (or GAN) runs as one batched model (``ali.engine``), with the precision and capture their
-    specs name; the training curve's coverage every ``CURVE_EVERY`` log intervals."""
-    return train_batched(specs, run_dirs, device=device, capture=specs[0].get("capture", "auto"),
+def train_group(specs: list[Mapping], run_dirs: list[Path], *, device: str = "auto", capture: str = "auto",
+                checkpoint_every: int = 10_000, log_every: int = 1000, progress: bool = True,
+                stop_at: int | None = None) -> list[dict]:
+    """ALI (or GAN) runs as one batched model (``ali.engine``), with the precision their specs name and
+    the ``capture`` of the run context; the training curve's coverage every ``CURVE_EVERY`` log intervals."""
+    return train_batched(specs, run_dirs, device=device, capture=capture,
                          precision=specs[0].get("precision", "fp32"), checkpoint_every=checkpoint_every,
                          log_every=log_every, eval_every=CURVE_EVERY * log_every, progress=progress, stop_at=stop_at)
 
@@ -439,7 +440,9 @@ class Mixture(Experiment):
     """The 25-mode mixture (section 4.5): coverage of ALI against GAN, and the inference baselines."""
 
     name = "mixture"
+    spec_type = MixtureRun
     models = BASE_MODELS + BASELINES
+    base_models, baselines = BASE_MODELS, BASELINES  # the workflow's best.json and Figure 8 read these
     checkpoint_every, log_every = 10_000, 1000
     reports = {
         "best": ("report_best", "best.json: the best-covering ALI and GAN runs of one protocol "
@@ -451,6 +454,19 @@ class Mixture(Experiment):
 
     def plan(self, cfg):
         return plan(cfg)
+
+    def jobs(self, plan, cfg):
+        """ALI and GAN runs of a protocol in groups of ``mixture.group_size`` (each group one batched
+        model); the baselines, and every run when the size is 1, train alone."""
+        groups = run_groups(plan, group_size(cfg))
+        grouped = {key for keys in groups.values() for key in keys}
+        return {**{key: [key] for key in plan if key not in grouped}, **groups}
+
+    def execution(self, cfg):
+        return execution(cfg)
+
+    def upstream(self, spec):
+        return {"best": f"{self.name}/{spec['protocol']}/best.json"} if spec["model"] in NEEDS_SOURCE else {}
 
     def settings(self, cfg):
         return eval_settings(cfg)
@@ -465,12 +481,12 @@ class Mixture(Experiment):
             if best.get("gan") is None:
                 return skip_run(spec, run_dir, "no GAN run of this protocol finished without diverging")
             source = Path(best["gan"])
-        return train_run(spec, run_dir, source_dir=source, **ctx.loop_options(self))
+        return train_run(spec, run_dir, source_dir=source, capture=ctx.capture, **ctx.loop_options(self))
 
     def train_group(self, specs, run_dirs, ctx: RunContext) -> list[dict]:
         if any(spec["model"] not in BASE_MODELS for spec in specs):
             return super().train_group(specs, run_dirs, ctx)
-        return train_group(specs, run_dirs, **ctx.loop_options(self))
+        return train_group(specs, run_dirs, capture=ctx.capture, **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(run_dir, settings)

@@ -11,6 +11,7 @@ Polyak-averaged discriminator.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,8 @@ import torch
 
 from ali.config import ConfigError, get
 from ali.eval.polyak_bn import polyak_bn_model
-from ali.experiments.base import (Experiment, RunContext, arch_from_config, check_names, check_seeds, register,
-                                  run_architecture, write_csv)
+from ali.experiments.base import (Experiment, RunContext, RunSpec, arch_from_config, check_names, check_seeds,
+                                  register, run_architecture, write_csv)
 from ali.data import catalog as image_data
 from ali.data.splits import balanced_subset
 from ali.models import build_model
@@ -40,9 +41,33 @@ from ali.train.runtime import resolve_device
 MODELS = ("ali_kplus1", "gan_fm")
 
 
+@dataclass(frozen=True)
+class SemisupRun(RunSpec):
+    """One K+1 run: dataset, labelled examples, architecture, optimiser and the learning-rate schedule."""
+
+    dataset: str
+    arch: str
+    arch_options: dict
+    n_labels: int
+    n_classes: int
+    adam: dict  # an AdamConfig as a dict
+    batch_size: int
+    unlabelled_weight: float
+    polyak_rate: float
+    update: str
+    precision: str  # fp32 | tf32 | bf16: the arithmetic the run trains in (the last two on CUDA only)
+    epochs: int
+    decay_epochs: int  # the learning rate decays linearly to 0 over these last epochs
+    steps_per_epoch: int
+    steps: int
+    init_std: float
+    test_split: str
+
+
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every K+1 run: ``{"<dataset>/<model>/labels<n>/seed<s>": spec}``."""
     k = "semisup."
+    execution(cfg)  # checked here too (a bad value fails the plan), though it reaches no spec
     models = check_names(cfg, k + "models", MODELS)
     seeds = check_seeds(cfg, k + "seeds")
     common = {
@@ -54,8 +79,6 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         "polyak_rate": get(cfg, k + "polyak_rate", float, positive=True, high=1.0),
         "update": get(cfg, k + "update", str, choices=UPDATES),
         "precision": get(cfg, k + "precision", str, choices=PRECISIONS, default="fp32"),
-        "channels_last": get(cfg, k + "channels_last", bool, default=False),
-        "capture": get(cfg, k + "capture", str, choices=CAPTURE_MODES, default="auto"),
     }
     specs = {}
     for dataset in get(cfg, k + "train", list):
@@ -78,21 +101,28 @@ def plan(cfg: Mapping) -> dict[str, dict]:
                 raise ConfigError(f"config key '{d}.labels' must list multiples of {n_classes}, got {n_labels!r}")
             for model in models:
                 for seed in seeds:
-                    specs[f"{dataset}/{model}/labels{n_labels}/seed{seed}"] = {
-                        **common, "dataset": dataset, "arch": arch.name, "arch_options": dict(arch.options),
-                        "model": model, "n_labels": n_labels,
-                        "n_classes": n_classes, "seed": seed, "epochs": epochs, "decay_epochs": decay,
-                        "steps_per_epoch": steps_per_epoch, "steps": epochs * steps_per_epoch,
-                        "init_std": arch.init_std, "test_split": get(cfg, d + ".test_split", str)}
+                    specs[f"{dataset}/{model}/labels{n_labels}/seed{seed}"] = SemisupRun(
+                        **common, dataset=dataset, arch=arch.name, arch_options=dict(arch.options), model=model,
+                        n_labels=n_labels, n_classes=n_classes, seed=seed, epochs=epochs, decay_epochs=decay,
+                        steps_per_epoch=steps_per_epoch, steps=epochs * steps_per_epoch, init_std=arch.init_std,
+                        test_split=get(cfg, d + ".test_split", str)).to_dict()
     return specs
 
 
-def build(spec: Mapping) -> Model:
+def execution(cfg: Mapping) -> dict:
+    """The config's execution choices for K+1 runs (``RunContext`` fields, never spec keys)."""
+    return {"capture": get(cfg, "semisup.capture", str, choices=CAPTURE_MODES, default="auto"),
+            "channels_last": get(cfg, "semisup.channels_last", bool, default=False)}
+
+
+def build(spec: Mapping, options: StepOptions | None = None) -> Model:
+    """The K+1 model a spec describes, initialised N(0, init_std^2), with its optimisers; ``options`` as
+    ``images.build``'s."""
     arch = run_architecture(spec)
     kw = {"update": spec["update"], "n_classes": spec["n_classes"], "batch_size": spec["batch_size"],
           "seed": spec["seed"], "unlabelled_weight": spec["unlabelled_weight"], "polyak_rate": spec["polyak_rate"],
           "schedule": (spec["steps_per_epoch"], spec["epochs"], spec["decay_epochs"]),
-          "options": StepOptions.from_spec(spec)}
+          "options": options or StepOptions.from_spec(spec)}
     k = spec["n_classes"]
     if spec["model"] == "gan_fm":
         model = build_model("gan_fm", decoder=conv.ConvDecoder(arch), z_dim=arch.z_dim,
@@ -113,8 +143,9 @@ def labelled_indices(labels: np.ndarray, spec: Mapping) -> np.ndarray:
     return balanced_subset(labels, spec["n_labels"] // spec["n_classes"], spec["seed"])
 
 
-def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "auto", checkpoint_every: int = 2000,
-              log_every: int = 100, progress: bool = True, stop_at: int | None = None) -> dict:
+def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, options: StepOptions | None = None,
+              device: str = "auto", checkpoint_every: int = 2000, log_every: int = 100, progress: bool = True,
+              stop_at: int | None = None) -> dict:
     from ali.data import images as image_files  # torchvision loads only when images are read
 
     x, y = image_files.load(spec["dataset"], "train", data_root)  # unlabelled: all of 'train'
@@ -125,7 +156,7 @@ def train_run(spec: Mapping, run_dir: Path, *, data_root: Path, device: str = "a
         model.set_labelled(x[idx], torch.from_numpy(y[idx]))
         model.decoder.init_output_bias(image_data.to_float(x[:500]))
 
-    return run_training(spec, run_dir, build=build, data=x, device=device, prepare=prepare,
+    return run_training(spec, run_dir, build=lambda s: build(s, options), data=x, device=device, prepare=prepare,
                         desc=f"{spec['dataset']}/{spec['model']}/labels{spec['n_labels']}/seed{spec['seed']}",
                         checkpoint_every=checkpoint_every, log_every=log_every, progress=progress, stop_at=stop_at)
 
@@ -177,6 +208,7 @@ class SemiSupervised(Experiment):
     """K+1 semi-supervised ALI and GAN with feature matching (Table 1's K+1 rows, Table 2)."""
 
     name = "semisup"
+    spec_type = SemisupRun
     models = MODELS
     reports = {"semisup-runs": ("report_runs", "semisup_runs.csv: one row per dataset x model x labels x seed"),
                "table2": ("report_table2", "table2.csv from the runs given (one dataset): per label count our "
@@ -185,8 +217,12 @@ class SemiSupervised(Experiment):
     def plan(self, cfg):
         return plan(cfg)
 
+    def execution(self, cfg):
+        return execution(cfg)
+
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
-        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self))
+        return train_run(spec, run_dir, data_root=ctx.data_root, options=ctx.step_options(spec),
+                         **ctx.loop_options(self))
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(Path(run_dir), ctx.data_root, resolve_device(ctx.device))

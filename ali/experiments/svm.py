@@ -14,6 +14,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 import torch
 
 from ali.config import ConfigError, get
-from ali.experiments.base import Experiment, RunContext, check_names, register, write_csv
+from ali.experiments.base import Experiment, RunContext, RunSpec, check_names, register, write_csv
 from ali.data.splits import PROTOCOLS, protocol_split
 from ali.eval import svm
 from ali.eval.features import ENCODER_SETS, extract
@@ -35,6 +36,15 @@ from ali.train.runtime import resolve_device
 
 SOURCES = ("ali", "vae", "gan", "raw")
 SOLVERS = ("exact", "sklearn")
+
+
+@dataclass(frozen=True)
+class SvmRun(RunSpec):
+    """One source's features for the L2-SVM (``model`` is the source, ``seed`` its image run's seed);
+    ``settings`` is the whole protocol (``settings(cfg)``), shared by every source."""
+
+    dataset: str
+    settings: dict
 
 
 def settings(cfg: Mapping) -> dict:
@@ -127,8 +137,8 @@ OUR_CHOICES = ("feature layers per svm.features; GAN features DCGAN-style (our c
 def plan(cfg: Mapping) -> dict[str, dict]:
     """One feature-extraction run per source: ``{"svm/<dataset>/<source>": spec}``."""
     s = settings(cfg)
-    return {f"svm/{s['dataset']}/{source}": {"experiment": "svm", "preset": s["preset"], "model": source,
-                                             "seed": s["image_seed"], "dataset": s["dataset"], "settings": s}
+    return {f"svm/{s['dataset']}/{source}": SvmRun(experiment="svm", preset=s["preset"], model=source,
+                                                   seed=s["image_seed"], dataset=s["dataset"], settings=s).to_dict()
             for source in s["sources"]}
 
 
@@ -137,6 +147,7 @@ class SVM(Experiment):
     """Table 1's L2-SVM rows: the released protocol on every model's features alike."""
 
     name = "svm"
+    spec_type = SvmRun
     models = SOURCES
     reports = {"table1": ("report_table1", "svm_trials.csv (one row per source x trial) and table1.csv: the "
                                            "L2-SVM rows, then the K+1 rows of the semisup runs given")}

@@ -49,11 +49,14 @@ class StepOptions:
             raise ValueError(f"{self.key('capture')} must be one of {list(CAPTURE_MODES)}, got {self.capture!r}")
 
     @classmethod
-    def from_spec(cls, spec: Mapping) -> StepOptions:
-        """The options a run spec names; an older spec's ``amp: true`` reads as bf16."""
+    def from_spec(cls, spec: Mapping, capture: str | None = None, channels_last: bool | None = None) -> StepOptions:
+        """The precision a run spec names, with the run context's capture and layout (execution
+        choices, never in a spec). An older spec's ``amp: true`` reads as bf16, and its own
+        ``capture`` / ``channels_last`` stand where no context value is given."""
         precision = spec.get("precision", "bf16" if spec.get("amp") else "fp32")
-        return cls(precision, bool(spec.get("channels_last", False)), spec.get("capture", "auto"),
-                   section=spec.get("experiment", ""))
+        capture = spec.get("capture", "auto") if capture is None else capture
+        channels_last = bool(spec.get("channels_last", False)) if channels_last is None else channels_last
+        return cls(precision, channels_last, capture, section=spec.get("experiment", ""))
 
     def key(self, name: str) -> str:
         """The config key of option ``name``, for messages."""

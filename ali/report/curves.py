@@ -1,4 +1,4 @@
-"""Training curves for the report, drawn from each run's ``history.csv`` (see ``ali/history.py``).
+"""Training curves for the report, drawn from each run's ``history.csv`` (see ``ali/train/progress.py``).
 
 Every function returns PNG bytes, or None when there is nothing to draw (the page then says "no
 history recorded"). Run directories follow the workflow's layout under the results folder.

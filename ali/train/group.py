@@ -39,7 +39,7 @@ from ali.train.record import finish_run, new_record
 from ali.train.runtime import execution, resolve_device, seed_everything
 
 GROUP_FORMAT = "ali-engine-group-1"  # in the group's checkpoint hash
-SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision", "capture")  # data may differ (pacgan)
+SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision")  # data may differ (pacgan)
 GROUP_MODELS = ("ali", "gan")
 LOSSES = ("loss_d", "loss_g")
 

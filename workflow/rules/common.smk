@@ -6,12 +6,12 @@
 import json
 import os
 import sys
+from pathlib import PurePosixPath
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from ali.config import results_dir
 from ali.data.images import DATASETS
-from ali.experiments import mixture as mx
 from ali.experiments.base import experiment
 
 RESULTS = results_dir(config)
@@ -57,10 +57,48 @@ def run_dir(path):
     return os.path.dirname(path)
 
 
+def group_jobs(exp, plan):
+    """``exp``'s training jobs of several runs trained together ({job name: run keys}, the contract's
+    ``Experiment.jobs``): each gets its own rule, as a job's outputs are its runs' records."""
+    return {job: keys for job, keys in exp.jobs(plan, config).items() if keys != [job]}
+
+
+def per_run_models(exp, plan):
+    """The models whose runs each train in a job of their own: the per-run training rule's wildcard."""
+    alone = {plan[job]["model"] for job, keys in exp.jobs(plan, config).items() if keys == [job]}
+    return [m for m in exp.models if m in alone]
+
+
+def group_rule_name(exp, job):
+    """A group job's rule: ``pacgan/ali/group0`` of the mixture -> ``mixture_train_group_pacgan_ali_group0``."""
+    return f"{exp.name}_train_group_{'_'.join(PurePosixPath(job).parts)}"
+
+
+def upstream(exp, spec):
+    """The files a run's training reads, by ``--in`` name (``Experiment.upstream``), under RESULTS."""
+    return {name: f"{RESULTS}/{path}" for name, path in exp.upstream(spec).items()}
+
+
+def upstream_args(exp, spec):
+    """``--in NAME=PATH ...`` for a run's upstream files (empty when it has none)."""
+    files = upstream(exp, spec)
+    return ("--in " + " ".join(in_args(name, path) for name, path in files.items())) if files else ""
+
+
+def execution_args(exp):
+    """The config's execution choices for ``exp``'s runs (``Experiment.execution``: capture, layout) as
+    train flags: they reach the run context, never a spec or its hash."""
+    flags = []
+    for name, value in exp.execution(config).items():
+        flag = name.replace("_", "-")
+        flags.append((f"--{flag}" if value else f"--no-{flag}") if isinstance(value, bool) else f"--{flag} {value}")
+    return " ".join(flags)
+
+
 # mixture
 MIX_DEVICE = config["mixture"]["device"]
-MIX_GROUPS = mx.run_groups(MIX_PLAN, mx.group_size(config))  # empty: every run its own job
-MIX_SOLO_MODELS = mx.BASELINES if MIX_GROUPS else MIXTURE.models  # the models the per-run rule trains
+MIX_GROUPS = group_jobs(MIXTURE, MIX_PLAN)  # empty on CPU (mixture.group_size auto): every run its own job
+MIX_SOLO_MODELS = per_run_models(MIXTURE, MIX_PLAN)  # the models the per-run rule trains
 
 
 def mix_keys(protocol=None, models=None):
@@ -68,12 +106,12 @@ def mix_keys(protocol=None, models=None):
             if (protocol is None or s["protocol"] == protocol) and (models is None or s["model"] in models)]
 
 
-def mix_best_input(w):
-    return f"{MIX}/{w.protocol}/best.json" if w.mixmodel in mx.NEEDS_SOURCE else []
+def mix_key(w):
+    return f"{w.protocol}/{w.mixmodel}/run{w.run}"
 
 
 def figure8_baselines(w):
-    return [f"{MIX}/{k}/record.json" for k in mix_keys(w.protocol, mx.BASELINES)]
+    return [f"{MIX}/{k}/record.json" for k in mix_keys(w.protocol, MIXTURE.baselines)]
 
 
 MIXTURE_TARGETS = [f"{RESULTS}/mixture.csv", f"{RESULTS}/mixture_runs.csv", f"{RESULTS}/figure8.png"] + [

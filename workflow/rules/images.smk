@@ -29,6 +29,7 @@ rule images_train:
         outdir=lambda w, output: run_dir(output.record),
         device=IMG_DEVICE,
         root=DATA,
+        execution=execution_args(IMAGES),
     log:
         f"{IMG}/{{dataset}}/{{imgmodel}}/seed{{seed}}/train.log",
     conda:
@@ -40,7 +41,7 @@ rule images_train:
         runtime=2880,
     shell:
         "$ALI train --spec {params.spec:q} --out {params.outdir} --data-root {params.root} "
-        "--device {params.device} --threads {threads} 2> {log}"
+        "--device {params.device} --threads {threads} {params.execution} 2> {log}"
 
 
 rule images_samples:

@@ -9,12 +9,13 @@ rule mixture_train:
     output:
         record=f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/record.json",
     input:
-        best=mix_best_input,
+        unpack(lambda w: upstream(MIXTURE, MIX_PLAN[mix_key(w)])),
     params:
-        spec=lambda w: as_json(MIX_PLAN[f"{w.protocol}/{w.mixmodel}/run{w.run}"]),
-        inputs=lambda w, input: f"--in {in_args('best', input.best)}" if input.best else "",
+        spec=lambda w: as_json(MIX_PLAN[mix_key(w)]),
+        inputs=lambda w: upstream_args(MIXTURE, MIX_PLAN[mix_key(w)]),
         outdir=lambda w, output: run_dir(output.record),
         device=MIX_DEVICE,
+        execution=execution_args(MIXTURE),
     log:
         f"{MIX}/{{protocol}}/{{mixmodel}}/run{{run}}/train.log",
     conda:
@@ -26,21 +27,22 @@ rule mixture_train:
         runtime=150,
     shell:
         "$ALI train --spec {params.spec:q} --out {params.outdir} {params.inputs} "
-        "--device {params.device} --threads {threads} 2> {log}"
+        "--device {params.device} --threads {threads} {params.execution} 2> {log}"
 
 
-for group, members in MIX_GROUPS.items():
+for group, members in MIX_GROUPS.items():  # a job's outputs are its runs' records: one rule per group job
 
     rule:
         """Several ALI (or GAN) runs of one protocol as one run-batched model (mixture.group_size)."""
         name:
-            f"mixture_train_group_{mx.group_rule_suffix(group)}"
+            group_rule_name(MIXTURE, group)
         output:
             [f"{MIX}/{k}/record.json" for k in members],
         params:
             spec=as_json([MIX_PLAN[k] for k in members]),
             outdirs=[f"{MIX}/{k}" for k in members],
             device=MIX_DEVICE,
+            execution=execution_args(MIXTURE),
         log:
             f"{MIX}/{group}.train.log",
         conda:
@@ -52,7 +54,7 @@ for group, members in MIX_GROUPS.items():
             runtime=150 if MIX_DEVICE == "cpu" else 60,
         shell:
             "$ALI train --spec {params.spec:q} --out {params.outdirs} --device {params.device} "
-            "--threads {threads} 2> {log}"
+            "--threads {threads} {params.execution} 2> {log}"
 
 
 rule mixture_evaluate:
@@ -82,7 +84,7 @@ rule mixture_best:
     output:
         f"{MIX}/{{protocol}}/best.json",
     input:
-        lambda w: [f"{MIX}/{k}/metrics.json" for k in mix_keys(w.protocol, mx.BASE_MODELS)],
+        lambda w: [f"{MIX}/{k}/metrics.json" for k in mix_keys(w.protocol, MIXTURE.base_models)],
     params:
         inputs=lambda w, input: in_args("metrics", input),
     log:

@@ -14,6 +14,7 @@ rule semisup_train:
         outdir=lambda w, output: run_dir(output.record),
         device=SSL_DEVICE,
         root=DATA,
+        execution=execution_args(SEMISUP),
     log:
         f"{SSL}/{{dataset}}/{{sslmodel}}/labels{{nlabels}}/seed{{seed}}/train.log",
     conda:
@@ -25,7 +26,7 @@ rule semisup_train:
         runtime=4320,
     shell:
         "$ALI train --spec {params.spec:q} --out {params.outdir} --data-root {params.root} "
-        "--device {params.device} --threads {threads} 2> {log}"
+        "--device {params.device} --threads {threads} {params.execution} 2> {log}"
 
 
 rule semisup_evaluate:
