@@ -169,7 +169,8 @@ class SVM(Experiment):
 
     def spec_columns(self, spec):
         s = spec["settings"]
-        return {"dataset": spec["dataset"], "model": spec["model"], "n_labelled": s["n_per_class"] * 10,
+        return {"dataset": spec["dataset"], "model": spec["model"], "image_seed": spec["seed"],
+                "n_labelled": s["n_per_class"] * 10,
                 "solver": s["solver"]}
 
     def metric_rows(self, metrics):
@@ -189,7 +190,7 @@ class SVM(Experiment):
         if inputs.get("semisup"):
             parts.append(table1_kplus1_rows(runs_frame(inputs["semisup"], sort=["dataset", "model", "n_labels", "seed"])))
         table = pd.concat(parts, ignore_index=True)
-        for col in ("feature_dim", "n_labelled", "n_trials", "n_diverged"):
+        for col in ("feature_dim", "n_labelled", "n_trials", "n_seeds", "n_diverged"):
             if col in table:
                 table[col] = table[col].astype("Int64")  # integers stay integers beside the K+1 rows' blanks
         write_csv(table, outputs["table"])
