@@ -190,7 +190,7 @@ class Images(Experiment):
         return figure_settings(cfg)
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
-        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self))
+        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self, spec["steps"]))
 
     def evaluate_run(self, run_dir, settings, ctx):
         raise ConfigError("image runs are evaluated by the svm experiment (features) and their figures: "

@@ -179,7 +179,7 @@ class SemiSupervised(Experiment):
         return plan(cfg)
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
-        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self))
+        return train_run(spec, run_dir, data_root=ctx.data_root, **ctx.loop_options(self, spec["steps"]))
 
     def evaluate_run(self, run_dir, settings, ctx):
         from ali.train import resolve_device
