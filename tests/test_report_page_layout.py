@@ -71,3 +71,8 @@ def test_the_smoke_presets_own_table2_is_on_the_page(smoke_html):
 def test_provenance_is_a_compact_table_not_a_list_of_hashes(smoke_html):
     assert "config hashes (42 distinct)" in smoke_html
     assert not re.search(r"(\b[0-9a-f]{12}\b\s+){3}", smoke_html)   # no run of hashes
+
+
+def test_the_verdict_stands_next_to_its_quantity(smoke_html):
+    head = re.search(r'<table id="verdicts"><tr>(.*?)</tr>', smoke_html).group(1)
+    assert re.findall(r"<th>([^<]*)</th>", head)[:4] == ["source", "quantity", "verdict", "z"]

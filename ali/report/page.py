@@ -152,19 +152,19 @@ def verdict_row(c: Comparison) -> str:
     attrs = {"data-key": c.key, "data-quantity": c.quantity, "data-verdict": c.verdict,
              "data-published": " ".join(number(x) for x in c.published_numbers())}
     attr_text = " ".join(f'{k}="{escape(v)}"' for k, v in attrs.items())
-    cells = [
-        (escape(c.source), "note"), (escape(c.quantity), "what"), (escape(published), "num"),
-        (escape(p.describe()) + f" (SE {fmt(p.standard_error(), 3)})", "note"),
+    cells = [  # the verdict next to what it is about, so that a narrow window shows it without scrolling
+        (escape(c.source), "note"), (escape(c.quantity), "what"),
+        (f"<strong>{escape(c.verdict)}</strong>", f"v-{slug(c.verdict)}"), (fmt(c.z, 3), "num"),
+        (escape(published), "num"), (escape(p.describe()) + f" (SE {fmt(p.standard_error(), 3)})", "note"),
         (escape(ours), "num"), (str(o.n) if o is not None else "0", "num"), (se_ours, "num"),
-        (escape(c.ours_note), "note"), (fmt(c.z, 3), "num"),
-        (f"<strong>{escape(c.verdict)}</strong>", f"v-{slug(c.verdict)}"),
+        (escape(c.ours_note), "note"),
     ]
     return f"<tr {attr_text}>" + "".join(f'<td class="{cls}">{text}</td>' for text, cls in cells) + "</tr>"
 
 
 def verdict_table(comparisons: list[Comparison]) -> str:
-    head = ("<tr><th>source</th><th>quantity</th><th>published (value ± error)</th><th>how the error is read</th>"
-            "<th>ours (mean ± std)</th><th>n</th><th>SE ours</th><th>our runs</th><th>z</th><th>verdict</th></tr>")
+    head = ("<tr><th>source</th><th>quantity</th><th>verdict</th><th>z</th><th>published (value ± error)</th>"
+            "<th>how the error is read</th><th>ours (mean ± std)</th><th>n</th><th>SE ours</th><th>our runs</th></tr>")
     counts = {v: sum(c.verdict == v for c in comparisons) for v in VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     return (f'<p class="test"><strong>Test.</strong> {escape(TEST_STATEMENT)}</p>'
