@@ -76,3 +76,9 @@ def test_provenance_is_a_compact_table_not_a_list_of_hashes(smoke_html):
 def test_the_verdict_stands_next_to_its_quantity(smoke_html):
     head = re.search(r'<table id="verdicts"><tr>(.*?)</tr>', smoke_html).group(1)
     assert re.findall(r"<th>([^<]*)</th>", head)[:4] == ["source", "quantity", "verdict", "z"]
+
+
+def test_svm_provenance_counts_every_feature_run_once(smoke_html):
+    section = smoke_html[smoke_html.index("<h2 id='svm'>"):smoke_html.index("<h2 id='semisup'>")]
+    assert "<th>feature runs (SVM trials)</th>" in section
+    assert "<td>preset</td><td>smoke</td><td class='num'>7</td>" in section  # ali, gan x 3 seeds; raw once
