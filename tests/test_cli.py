@@ -131,7 +131,7 @@ def test_plan_lists_every_run_of_the_smoke_preset():
     assert sorted(semisup_specs) == sorted(f"digits/{m}/labels{n}/seed0" for m in ("ali_kplus1", "gan_fm")
                                            for n in (50, 100))
     svm_specs = experiment("svm").plan(cfg)
-    assert list(svm_specs) == [f"svm/digits/{s}" for s in ("ali", "vae", "gan", "raw")]
+    assert list(svm_specs) == [f"svm/digits/{s}/seed0" for s in ("ali", "vae", "gan", "raw")]
     specs = plan_all(cfg)
     assert specs == {**mixture_specs, **image_specs, **semisup_specs, **svm_specs}
     assert {s["experiment"] for s in specs.values()} == set(EXPERIMENTS)

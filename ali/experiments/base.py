@@ -62,10 +62,16 @@ class RunContext:
     stop_at: int | None = None  # simulate a killed job after this step (tests)
     inputs: dict[str, list[Path]] = field(default_factory=dict)  # named upstream files (--in NAME=PATH)
 
-    def loop_options(self, exp: "Experiment") -> dict:
-        """The training loop's keyword arguments, with the experiment's cadence where none is given."""
+    def loop_options(self, exp: "Experiment", steps: int | None = None) -> dict:
+        """The training loop's keyword arguments, with the experiment's cadence where none is given.
+
+        The default history cadence is the experiment's, shortened for a run of ``steps`` so that its
+        history.csv has at least ``MIN_HISTORY_ROWS`` rows (a curve at any scale). Logging averages the
+        losses and checks them; it draws no random numbers and changes no weight.
+        """
         return {"device": self.device, "checkpoint_every": self.checkpoint_every or exp.checkpoint_every,
-                "log_every": self.log_every or exp.log_every, "progress": self.progress, "stop_at": self.stop_at}
+                "log_every": self.log_every or history_interval(exp.log_every, steps), "progress": self.progress,
+                "stop_at": self.stop_at}
 
     def step_options(self, spec: Mapping) -> StepOptions:
         """How a run's step executes: the spec's precision with this context's capture and layout."""
@@ -77,6 +83,14 @@ class RunContext:
         if len(paths) > 1:
             raise ValueError(f"input {name!r} was given {len(paths)} times; expected one path")
         return paths[0] if paths else None
+
+
+MIN_HISTORY_ROWS = 10
+
+
+def history_interval(configured: int, steps: int | None) -> int:
+    """``configured``, or less for a short run: min(configured, steps // MIN_HISTORY_ROWS), at least 1."""
+    return configured if not steps else max(1, min(configured, steps // MIN_HISTORY_ROWS))
 
 
 # A report turns upstream files into outputs: (inputs by name, outputs by name, settings, context).

@@ -481,12 +481,12 @@ class Mixture(Experiment):
             if best.get("gan") is None:
                 return skip_run(spec, run_dir, "no GAN run of this protocol finished without diverging")
             source = Path(best["gan"])
-        return train_run(spec, run_dir, source_dir=source, capture=ctx.capture, **ctx.loop_options(self))
+        return train_run(spec, run_dir, source_dir=source, capture=ctx.capture, **ctx.loop_options(self, spec["steps"]))
 
     def train_group(self, specs, run_dirs, ctx: RunContext) -> list[dict]:
         if any(spec["model"] not in BASE_MODELS for spec in specs):
             return super().train_group(specs, run_dirs, ctx)
-        return train_group(specs, run_dirs, capture=ctx.capture, **ctx.loop_options(self))
+        return train_group(specs, run_dirs, capture=ctx.capture, **ctx.loop_options(self, min(s["steps"] for s in specs)))
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(run_dir, settings)

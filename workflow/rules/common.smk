@@ -129,12 +129,13 @@ def img_figures(key):
         [] if s["model"] == "gan" else [f"{prefix}_reconstructions.png", f"{prefix}_interpolations.png"])
 
 
-IMAGES_TARGETS = [f for key in IMG_PLAN for f in img_figures(key)]
+# figures of the images.seeds runs; the further seeds the L2-SVM benchmark trains (svm.image_seeds) draw none
+IMAGES_TARGETS = [f for key, s in IMG_PLAN.items() if s["seed"] in config["images"]["seeds"] for f in img_figures(key)]
 
 
 # svm
 def svm_image_run(w):
-    return [] if w.source == "raw" else f"{IMG}/{SVM_SETTINGS['dataset']}/{w.source}/seed{SVM_SETTINGS['image_seed']}/record.json"
+    return [] if w.source == "raw" else f"{IMG}/{SVM_SETTINGS['dataset']}/{w.source}/seed{w.seed}/record.json"
 
 
 def svm_data_flag(w):
