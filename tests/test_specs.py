@@ -12,7 +12,7 @@ from conftest import PAPER, SMOKE
 
 from ali import cli
 from ali.config import load_config
-from ali.experiments.base import EXPERIMENTS, RunContext, RunSpec, experiment, plan_all
+from ali.experiments.base import Experiment, RunContext, RunSpec, experiment, plan_all, plan_jobs
 from ali.experiments import mixture as mx
 from ali.provenance import config_hash
 
@@ -120,9 +120,7 @@ def test_mixture_jobs_group_by_group_size(smoke, device, size, n_groups):
     cfg = _set(_set(smoke, "mixture.device", device), "mixture.group_size", size)
     exp = experiment("mixture")
     plan = exp.plan(cfg)
-    jobs = exp.jobs(plan, cfg)
-    members = [key for keys in jobs.values() for key in keys]
-    assert sorted(members) == sorted(plan)  # every run in exactly one job
+    jobs = plan_jobs(exp, plan, cfg)  # every run in exactly one job, or it raises
     groups = {job: keys for job, keys in jobs.items() if keys != [job]}
     assert len(groups) == n_groups
     assert all(plan[k]["model"] in mx.BASE_MODELS for keys in groups.values() for k in keys)
@@ -148,3 +146,22 @@ def test_changing_capture_resumes_the_old_checkpoint(tmp_path):
     straight = exp.train_run(spec, tmp_path / "b", RunContext(capture="off", **loop))
     assert resumed["resumed_from_step"] == 4 and resumed["steps_done"] == 8
     assert resumed["final_losses"] == straight["final_losses"]
+
+
+@pytest.mark.parametrize("jobs, named", [
+    (lambda plan: {"all": list(plan), "again": [next(iter(plan))]}, "runs in two jobs ['digits/ali/seed0']"),
+    (lambda plan: {"some": list(plan)[1:]}, "in none ['digits/ali/seed0']"),
+    (lambda plan: {**{k: [k] for k in plan}, "x": ["nope"]}, "not planned ['nope']"),
+    (lambda plan: {**{k: [k] for k in plan}, "x": []}, "empty jobs ['x']"),
+])
+def test_jobs_that_lose_or_repeat_a_run_are_refused(smoke, jobs, named):
+    class Broken(Experiment):
+        name = "broken"
+
+        def jobs(self, plan, cfg):
+            return jobs(plan)
+
+    plan = experiment("images").plan(smoke)
+    with pytest.raises(ValueError) as err:
+        plan_jobs(Broken(), plan, smoke)
+    assert named in str(err.value)

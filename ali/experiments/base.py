@@ -207,6 +207,19 @@ def plan_all(cfg: Mapping) -> dict[str, dict]:
     return specs
 
 
+def plan_jobs(exp: Experiment, plan: Mapping[str, Mapping], cfg: Mapping) -> dict[str, list[str]]:
+    """``exp.jobs(plan, cfg)``, checked: every run of the plan in exactly one job, and no job empty."""
+    jobs = exp.jobs(plan, cfg)
+    members = [key for keys in jobs.values() for key in keys]
+    twice = sorted({key for key in members if members.count(key) > 1})
+    missing, unknown = sorted(set(plan) - set(members)), sorted(set(members) - set(plan))
+    empty = sorted(job for job, keys in jobs.items() if not keys)
+    if twice or missing or unknown or empty:
+        raise ValueError(f"experiment {exp.name!r}: jobs() must put every planned run in exactly one job; runs in "
+                         f"two jobs {twice}, in none {missing}, not planned {unknown}, empty jobs {empty}")
+    return jobs
+
+
 def check_names(cfg: Mapping, key: str, known: tuple[str, ...]) -> list[str]:
     """A config list whose every entry must be one of ``known`` (models, sources, datasets)."""
     values = get(cfg, key, list)

@@ -12,7 +12,7 @@ from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from ali.config import results_dir
 from ali.data.images import DATASETS
-from ali.experiments.base import experiment
+from ali.experiments.base import experiment, plan_jobs
 
 RESULTS = results_dir(config)
 PRESET = config["preset"]
@@ -60,12 +60,12 @@ def run_dir(path):
 def group_jobs(exp, plan):
     """``exp``'s training jobs of several runs trained together ({job name: run keys}, the contract's
     ``Experiment.jobs``): each gets its own rule, as a job's outputs are its runs' records."""
-    return {job: keys for job, keys in exp.jobs(plan, config).items() if keys != [job]}
+    return {job: keys for job, keys in plan_jobs(exp, plan, config).items() if keys != [job]}
 
 
 def per_run_models(exp, plan):
     """The models whose runs each train in a job of their own: the per-run training rule's wildcard."""
-    alone = {plan[job]["model"] for job, keys in exp.jobs(plan, config).items() if keys == [job]}
+    alone = {plan[job]["model"] for job, keys in plan_jobs(exp, plan, config).items() if keys == [job]}
     return [m for m in exp.models if m in alone]
 
 
