@@ -305,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except (ConfigError, CheckpointError, DatasetMissingError) as err:
-        print(f"error: {err}", file=sys.stderr)
+        message = str(err)  # a schema error already reads "config error: ...", as the workflow prints it
+        print(message if message.startswith("config error:") else f"error: {message}", file=sys.stderr)
         return 2
     return 0
 

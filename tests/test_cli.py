@@ -191,3 +191,21 @@ def test_corrupt_checkpoint_exits_2_and_says_to_delete_it(tmp_path):
     assert out.returncode == 2
     assert str(run_dir / "checkpoint.pt") in out.stderr and "delete" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("text,line", [
+    ("mixture:\n  train:\n    epoch: 3\n", "config error: unknown key mixture.train.epoch; allowed here: "),
+    ("semisup:\n  lr: 3e-4\n", "config error: semisup.lr = '3e-4': must be of type number (YAML reads 3e-4 as a "
+                               "string: write 3.0e-4)"),
+], ids=["typo", "yaml-string-number"])
+def test_plan_and_train_check_the_workflow_schema_with_its_one_line(tmp_path, text, line):
+    """A typo never plans or trains on a silent default: `ali` rejects what Snakemake's schema rejects,
+    with the line the Snakefile prints first (tests/test_readme.py compares the two on one file)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    for argv in (["plan", "--configfile", str(bad)],
+                 ["train", "--configfile", str(bad), "--run", "fixed/ali/run0", "--out", str(tmp_path / "r")]):
+        out = ali(*argv)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(line) and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "r").exists()

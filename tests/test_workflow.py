@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -149,6 +150,19 @@ def test_unknown_config_key_is_rejected(workdir, tmp_path):
     res = snakemake("-n", "--configfile", str(bad), "--cores", "8", "results/mixture.csv", cwd=workdir)
     assert res.returncode != 0
     assert "'epoch'" in output(res)  # the typo itself, not the valid key 'epochs'
+
+
+def test_ali_and_snakemake_reject_a_bad_config_with_the_same_line(workdir, tmp_path):
+    """One schema, one message: the line the Snakefile prints first is the one `ali plan` prints."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("semisup:\n  lr: 3e-4\n")  # YAML 1.1 reads 3e-4 as a string
+    res = snakemake("results/mixture.csv", f"--configfile={bad}", "-n", "--cores", "1", cwd=workdir)
+    assert res.returncode != 0
+    line = next(x for x in output(res).splitlines() if x.startswith("config error:"))
+    assert line.endswith("(YAML reads 3e-4 as a string: write 3.0e-4)"), line
+    cli = subprocess.run([sys.executable, "-m", "ali", "plan", "--configfile", str(bad)], cwd=workdir,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 2 and cli.stderr.strip() == line
 
 
 def test_lint_reports_nothing(workdir):

@@ -5,6 +5,7 @@
 #   $ALI report NAME --in NAME=PATH ... --out NAME=PATH ... [--settings JSON]
 import json
 import os
+import shlex
 import sys
 from pathlib import PurePosixPath
 
@@ -19,10 +20,13 @@ PRESET = config["preset"]
 DATA = config["data_dir"]
 ENV = "../../environment.yml"  # every rule's software environment (snakemake --sdm conda)
 # Every shell command gets $ALI: the package's CLI, after bash's strict mode (Snakemake's own default
-# prefix). Under --sdm conda it is the job environment's python (environment.yml); otherwise the
-# interpreter that runs Snakemake, so no PATH set-up is needed.
+# prefix). Under --sdm conda it is the job environment's python (environment.yml, which holds the
+# dependencies only: Snakemake copies it into .snakemake/conda/, where a path relative to it would
+# miss), with this checkout's package put first on PYTHONPATH; otherwise the interpreter that runs
+# Snakemake, so no PATH set-up is needed.
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-shell.prefix(f"set -euo pipefail; ALI='{'python' if USE_CONDA else sys.executable} -m ali'; ")
+CONDA_PATH = f"export PYTHONPATH={shlex.quote(os.path.abspath(workflow.basedir))}; " if USE_CONDA else ""
+shell.prefix(f"set -euo pipefail; {CONDA_PATH}ALI='{'python' if USE_CONDA else sys.executable} -m ali'; ")
 
 MIXTURE, IMAGES, SVM_EXP, SEMISUP = (experiment(n) for n in ("mixture", "images", "svm", "semisup"))
 MIX_PLAN, IMG_PLAN, SVM_PLAN, SSL_PLAN = (e.plan(config) for e in (MIXTURE, IMAGES, SVM_EXP, SEMISUP))
