@@ -10,6 +10,7 @@ import sys
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from ali.config import results_dir
+from ali.cost import runtime_minutes
 from ali.data.images import DATASETS
 from ali.experiments import mixture as mx
 from ali.experiments.base import experiment

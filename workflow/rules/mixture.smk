@@ -23,7 +23,7 @@ rule mixture_train:
     resources:
         gpu=gpus(MIX_DEVICE),
         mem_mb=3000,
-        runtime=150,
+        runtime=lambda w: runtime_minutes(MIX_PLAN[f"{w.protocol}/{w.mixmodel}/run{w.run}"], MIX_DEVICE),
     shell:
         "$ALI train --spec {params.spec:q} --out {params.outdir} {params.inputs} "
         "--device {params.device} --threads {threads} 2> {log}"
@@ -49,7 +49,7 @@ for group, members in MIX_GROUPS.items():
         resources:
             gpu=gpus(MIX_DEVICE),
             mem_mb=3000 + 200 * len(members),
-            runtime=150 if MIX_DEVICE == "cpu" else 60,
+            runtime=runtime_minutes([MIX_PLAN[k] for k in members], MIX_DEVICE),
         shell:
             "$ALI train --spec {params.spec:q} --out {params.outdirs} --device {params.device} "
             "--threads {threads} 2> {log}"
