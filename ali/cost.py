@@ -58,7 +58,7 @@ H100_PROTOTYPE = ("estimate: issue 15's H100 figures for the captured group step
 GPU_IMAGES = ("estimate: 15% of an H100/H200's stated dense fp32 peak (67 TFLOP/s) over the step's FLOPs, as "
               "benchmarks/bench_image_step.py counts them; no GPU has run it here")
 KPLUS1 = "estimate: 0.8 x the images {} step of the same architecture (the same nets plus a labelled batch)"
-FEATURES = "estimate: 3 x the images/s of the images ALI step on {} (a forward pass of E alone)"
+FEATURES = "estimate: 3 x the images/s of the images ALI step (svhn, {}): a forward pass of E alone"
 
 # Image step FLOPs (GFLOP per step at batch 100, benchmarks/bench_image_step.py's count) -> GPU estimates.
 IMAGE_GFLOP = {("svhn", "ali"): 100.7, ("svhn", "gan"): 78.2, ("svhn", "vae"): 48.1,
@@ -79,7 +79,7 @@ def _builtin() -> tuple[Rate, ...]:
               for m in ("ali", "gan") for g, v in ((1, 800.0), (10, 3000.0), (40, 7000.0))]
     baselines = {"inverse": ("gan", 1.5), "posthoc": ("ali", 1.0), "vae": ("gan", 1.5)}
     for model, (like, factor) in baselines.items():
-        note = (f"estimate: {factor:g} x the {like.upper()} run's rate (no benchmark times this baseline; it "
+        note = (f"estimate: {factor:g} x a lone {like.upper()} run's rate on this device (no benchmark times this baseline; it "
                 f"trains {'no discriminator' if model != 'posthoc' else 'E and D against a frozen G'})")
         for device, rate in (("cpu", mix_cpu[like][0]), ("cuda", 800.0)):
             rates.append(Rate("mixture", model, device, factor * rate, note))
@@ -91,7 +91,7 @@ def _builtin() -> tuple[Rate, ...]:
             for device in DEVICES:
                 base = next(r for r in rates if (r.experiment, r.model, r.arch, r.device) == ("images", like, arch, device))
                 rates.append(replace(base, experiment="semisup", model=model, value=0.8 * base.value,
-                                     source=f"{KPLUS1.format(like.upper())} ({base.source})"))
+                                     source=f"{KPLUS1.format(like.upper())}; that rate: {base.source}"))
     for device in DEVICES:
         ali_rate = next(r for r in rates if (r.experiment, r.model, r.arch, r.device) == ("images", "ali", "svhn", device))
         for source in ("ali", "vae", "gan"):
