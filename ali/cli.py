@@ -2,7 +2,9 @@
 
 Five commands, each a lookup in the experiment registry (``ali.experiments.base``): ``plan`` lists
 runs, ``train`` trains one, ``evaluate`` measures one, ``report`` turns runs into tables and
-figures, ``download`` fetches a dataset. No command knows any experiment by name.
+figures, ``download`` fetches a dataset. No command knows any experiment by name. Beside them,
+``plan --cost`` prices targets before they run (``ali.cost``) and ``doctor`` checks every path on
+this machine through these commands (``ali.doctor``).
 """
 
 from __future__ import annotations
