@@ -201,7 +201,7 @@ def cmd_download(args) -> None:
 def cmd_doctor(args) -> None:
     from ali.doctor import main as doctor
 
-    if doctor(args.device, args.quick, Path(args.out), args.keep):
+    if doctor(args.device, args.quick, Path(args.out), args.keep, args.budget):
         raise SystemExit(1)
 
 
@@ -300,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="results/rates", help="folder for <device>.json, the measured rates "
                                                          "(default results/rates)")
     s.add_argument("--keep", action="store_true", help="keep the temporary run directories")
+    s.add_argument("--budget", type=float, default=480.0, help="seconds after which no further check starts "
+                                                               "(default 480: a lent GPU's 8 minutes)")
     s.set_defaults(func=cmd_doctor)
 
     for action in sub._choices_actions:  # each command's --help opens with its one-line summary

@@ -76,10 +76,13 @@ class Doctor:
     checks: list[Check] = field(default_factory=list)
     rates: list[dict] = field(default_factory=list)
     specs: dict[str, dict] = field(default_factory=dict)  # the tiny config's plan
+    deadline: float = float("inf")  # time.monotonic() after which the remaining checks are skipped
 
     # ------------------------------------------------------------------------------------ plumbing
     def run(self, name: str, fn: Callable[[], str], skip: str | None = None) -> None:
         """One check: PASS with ``fn``'s detail, FAIL with what it raised, or SKIP with ``skip``."""
+        if not skip and time.monotonic() > self.deadline:
+            skip = "the time budget (--budget) is spent"
         if skip:
             self.checks.append(Check("SKIP", name, skip))
         else:
@@ -505,8 +508,10 @@ def missing_packages() -> list[str]:
     return [name for name in NEEDED if importlib.util.find_spec(name) is None]
 
 
-def main(device: str = "auto", quick: bool = False, out: Path = Path("results/rates"), keep: bool = False) -> int:
-    """Runs every check, prints the summary, writes the rates; 1 if anything failed."""
+def main(device: str = "auto", quick: bool = False, out: Path = Path("results/rates"), keep: bool = False,
+         budget: float = 480.0) -> int:
+    """Runs every check (those that would start after ``budget`` seconds are skipped), prints the
+    summary, writes the rates; 1 if anything failed."""
     missing = missing_packages()
     if missing:
         print(f"FAIL environment: missing {missing}; pip install torch numpy scikit-learn pandas matplotlib pyyaml")
@@ -515,7 +520,7 @@ def main(device: str = "auto", quick: bool = False, out: Path = Path("results/ra
 
     kind = device_kind(device)
     work = Path(tempfile.mkdtemp(prefix="ali-doctor-"))
-    doctor = Doctor(work, kind, quick)
+    doctor = Doctor(work, kind, quick, deadline=time.monotonic() + budget)
     t0 = time.perf_counter()
     print(f"ali doctor on {device_label(kind)} (torch {torch.__version__}, {'quick' if quick else 'full'}); "
           f"work in {work}", flush=True)

@@ -72,6 +72,12 @@ def test_a_failing_check_is_a_fail_line_and_a_non_zero_exit(tmp_path, capsys, mo
     assert "0 PASS, 1 FAIL, 0 SKIP" in capsys.readouterr().out
 
 
+def test_checks_that_would_start_after_the_budget_are_skipped(tmp_path):
+    d = doctor.Doctor(tmp_path, "cpu", quick=True, deadline=0.0)  # time.monotonic() is past it
+    d.run("late", lambda: "ran")
+    assert (d.checks[0].status, d.checks[0].detail) == ("SKIP", "the time budget (--budget) is spent")
+
+
 def test_max_difference_is_zero_only_for_bit_identical_weights(tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     for d, w in ((a, torch.ones(3)), (b, torch.tensor([1.0, 1.0, 1.5]))):
