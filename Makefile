@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_svm.py
 
 # The self-check on a new (GPU) box: every path through the CLI, then the benchmarks; at most ~8 min on
-# one H100/H200. Needs only PyTorch, numpy, scikit-learn, pandas, matplotlib and PyYAML (no .venv, no
+# one H100/H200. Needs only PyTorch, torchvision, numpy, scikit-learn, pandas, matplotlib, PyYAML (no .venv, no
 # install): it runs the .venv's python if there is one, else python3. Writes results/rates/<device>.json.
 gpu-check:
 	PYTHONPATH=. $(if $(wildcard $(PY)),$(PY),python3) -m ali doctor

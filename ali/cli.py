@@ -55,8 +55,8 @@ mixture baseline, image ALI/GAN/VAE, K+1 ALI and GAN-FM, SVM features; on CUDA a
 against an eager one, kill-and-resume under capture, a forced capture failure falling back to eager,
 no precision leaking into a later fp32 run, tests/test_train_capture_cuda.py, then the benchmarks.
 Prints one PASS/FAIL/SKIP line per check, writes the measured rates to <--out>/<device>.json (read
-by `ali plan --cost`) and exits 1 on any FAIL. Needs only PyTorch, numpy, scikit-learn, pandas,
-matplotlib and PyYAML: `PYTHONPATH=. python3 -m ali doctor` works without installing the package."""
+by `ali plan --cost`) and exits 1 on any FAIL. Needs only PyTorch, torchvision, numpy, scikit-learn,
+pandas, matplotlib and PyYAML: `PYTHONPATH=. python3 -m ali doctor` works without installing the package."""
 
 
 def _context(args):

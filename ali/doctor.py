@@ -1,8 +1,8 @@
 """``ali doctor``: one self-check of every training path on this machine, through the public CLI.
 
 Every path runs once as a user runs it (``python -m ali plan/train/evaluate/report`` in a subprocess,
-on tiny configs written to a temporary directory), so the check needs only PyTorch, numpy,
-scikit-learn, pandas, matplotlib and PyYAML: no Snakemake, no installed package
+on tiny configs written to a temporary directory), so the check needs only PyTorch, torchvision,
+numpy, scikit-learn, pandas, matplotlib and PyYAML: no Snakemake, no installed package
 (``PYTHONPATH=. python3 -m ali doctor``). On CUDA it then checks what only a GPU can show: a captured
 run against an eager one, kill-and-resume under capture, a forced capture failure falling back to
 eager, no precision leaking into a later fp32 run, the CUDA-only tests and the benchmarks.
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-NEEDED = ("torch", "numpy", "sklearn", "pandas", "matplotlib", "yaml")
+NEEDED = ("torch", "torchvision", "numpy", "sklearn", "pandas", "matplotlib", "yaml")
 MIXTURE_TARGET = 20_000  # issue 15: run-steps/s of a 40-run fp32 group on one H100/H200
 
 # Runs the CLI's main() in this process with what a check needs first: deterministic cuDNN (so equal
@@ -514,7 +514,8 @@ def main(device: str = "auto", quick: bool = False, out: Path = Path("results/ra
     summary, writes the rates; 1 if anything failed."""
     missing = missing_packages()
     if missing:
-        print(f"FAIL environment: missing {missing}; pip install torch numpy scikit-learn pandas matplotlib pyyaml")
+        print(f"FAIL environment: missing {missing} (import names); pip install torch torchvision numpy scikit-learn "
+              f"pandas matplotlib pyyaml")
         return 1
     import torch
 
