@@ -95,12 +95,12 @@ def test_plan_cost_prints_each_run_the_totals_and_the_sources(capsys, tmp_path):
     code = main(["plan", "--cost", "--configfile", str(TINY), "--device", "cpu", "--target", "results/tiny/mixture.csv"])
     out = capsys.readouterr().out
     assert code == 0
-    plan = mx.plan(load_config(TINY))
+    plan, rates = mx.plan(load_config(TINY)), all_rates("cpu")  # what the CLI reads: any results/rates/, then ours
     for key, spec in plan.items():
         line = next(l for l in out.splitlines() if l.strip().startswith(key + " "))
         assert f" {work(spec):,} " in line and " cpu " in line
-    ali = rate_for(plan["random/ali/run0"], "cpu")
-    hours = sum(work(s) / rate_for(s, "cpu").value for s in plan.values()) / 3600
+    ali = rate_for(plan["random/ali/run0"], "cpu", 1, rates)
+    hours = sum(work(s) / rate_for(s, "cpu", 1, rates).value for s in plan.values()) / 3600
     assert f"{len(plan)} runs, {hours:,.1f} CPU-hours" in out
     assert f"{ali.value:,.4g}" in out and ali.source in out  # the rate used and, once, where it came from
 
