@@ -11,7 +11,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 CORES ?= 2
 
-.PHONY: setup smoke report test dryrun bench clean-smoke
+.PHONY: setup smoke report test dryrun bench clean-smoke gpu-check
 
 setup: $(STAMP)
 
@@ -37,6 +37,12 @@ bench: $(STAMP)
 	$(PY) benchmarks/bench_mixture_step.py
 	$(PY) benchmarks/bench_image_step.py
 	$(PY) benchmarks/bench_svm.py
+
+# The self-check on a new (GPU) box: every path through the CLI, then the benchmarks; at most ~8 min on
+# one H100/H200. Needs only PyTorch, torchvision, numpy, scikit-learn, pandas, matplotlib, PyYAML (no .venv, no
+# install): it runs the .venv's python if there is one, else python3. Writes results/rates/<device>.json.
+gpu-check:
+	PYTHONPATH=. $(if $(wildcard $(PY)),$(PY),python3) -m ali doctor
 
 clean-smoke:
 	rm -rf results/smoke

@@ -2,7 +2,9 @@
 
 Five commands, each a lookup in the experiment registry (``ali.experiments.base``): ``plan`` lists
 runs, ``train`` trains one, ``evaluate`` measures one, ``report`` turns runs into tables and
-figures, ``download`` fetches a dataset. No command knows any experiment by name.
+figures, ``download`` fetches a dataset. No command knows any experiment by name. Beside them,
+``plan --cost`` prices targets before they run (``ali.cost``) and ``doctor`` checks every path on
+this machine through these commands (``ali.doctor``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,16 @@ Measures one finished run; the experiment is read from the run's record.json:
   semisup  test error with the Polyak-averaged weights (and with the last weights, for reference).
   svm      C chosen on validation with one labelled draw, then n_trials fresh draws on the test set.
   images   image runs are measured through the svm experiment and their figures (`ali report`)."""
+
+DOCTOR_HELP = """\
+Runs every path once through this CLI (subprocesses of `python -m ali plan/train/evaluate/report` on
+tiny configs in a temporary folder): mixture ALI and GAN groups (simultaneous and alternating), every
+mixture baseline, image ALI/GAN/VAE, K+1 ALI and GAN-FM, SVM features; on CUDA also a captured group
+against an eager one, kill-and-resume under capture, a forced capture failure falling back to eager,
+no precision leaking into a later fp32 run, tests/test_train_capture_cuda.py, then the benchmarks.
+Prints one PASS/FAIL/SKIP line per check, writes the measured rates to <--out>/<device>.json (read
+by `ali plan --cost`) and exits 1 on any FAIL. Needs only PyTorch, torchvision, numpy, scikit-learn,
+pandas, matplotlib and PyYAML: `PYTHONPATH=. python3 -m ali doctor` works without installing the package."""
 
 
 def _context(args, exp=None):
@@ -116,9 +128,15 @@ def _settings_from_args(args, source) -> dict:
 
 
 def cmd_plan(args) -> None:
-    from ali.config import load_config
+    from ali.config import PRESET_DIR, load_config
     from ali.experiments.base import plan_all
 
+    args.configfile = args.configfile or PRESET_DIR / "paper.yaml"
+    if args.cost:
+        from ali.cost import cost_report
+
+        print(cost_report(load_config(args.configfile), args.target, args.device))
+        return
     specs = plan_all(load_config(args.configfile))
     if args.experiment:
         specs = {k: s for k, s in specs.items() if s["experiment"] == args.experiment}
@@ -192,6 +210,13 @@ def cmd_download(args) -> None:
         Path(args.flag).write_text(f"{args.dataset}: every split verified\n")
 
 
+def cmd_doctor(args) -> None:
+    from ali.doctor import main as doctor
+
+    if doctor(args.device, args.quick, Path(args.out), args.keep, args.budget):
+        raise SystemExit(1)
+
+
 def _add_execution(s: argparse.ArgumentParser, device: bool = True) -> None:
     """The options that say how a command runs, never what it computes."""
     if device:
@@ -231,9 +256,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="A preset (config/paper.yaml, or another merged on top of it) expands into "
                                    "every run of every experiment: seed, learning rate, Adam betas in PyTorch's "
                                    "convention, init std, batch size and steps.")
-    s.add_argument("--configfile", required=True, help="preset YAML, e.g. config/paper.yaml")
+    s.add_argument("--configfile", help="preset YAML, merged on top of config/paper.yaml (default: the paper preset)")
     s.add_argument("--experiment", choices=sorted(EXPERIMENTS), help="only this experiment's runs")
     s.add_argument("--json", action="store_true", help="print the full run specs as JSON")
+    s.add_argument("--cost", action="store_true", help="per target and per run: steps, the rate (measured in "
+                   "results/rates/*.json, else the built-in table, with its source) and GPU-/CPU-hours")
+    s.add_argument("--target", nargs="+", help="with --cost: Snakemake targets to price (default: results/"
+                   "mixture.csv, table1.csv and table2.csv of the preset)")
+    s.add_argument("--device", choices=("cpu", "cuda"), help="with --cost: price every run on this device "
+                   "(default: each experiment's config device; auto counts as cuda)")
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("train", help="train one run, or a group of runs in one job (resumes from checkpoints)",
@@ -286,6 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--root", default="data", help="data directory (default data)")
     s.add_argument("--flag", help="file to write once everything is verified (for the workflow)")
     s.set_defaults(func=cmd_download)
+
+    s = sub.add_parser("doctor", help="self-check every training path on this machine (CPU, or a new GPU box)",
+                       formatter_class=raw, description=DOCTOR_HELP)
+    s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
+    s.add_argument("--quick", action="store_true", help="CPU CI: the mixture paths and raw SVM features only")
+    s.add_argument("--out", default="results/rates", help="folder for <device>.json, the measured rates "
+                                                         "(default results/rates)")
+    s.add_argument("--keep", action="store_true", help="keep the temporary run directories")
+    s.add_argument("--budget", type=float, default=480.0, help="seconds after which no further check starts "
+                                                               "(default 480: a lent GPU's 8 minutes)")
+    s.set_defaults(func=cmd_doctor)
 
     for action in sub._choices_actions:  # each command's --help opens with its one-line summary
         command = sub.choices[action.dest]

@@ -18,7 +18,7 @@ from ali.config import load_config
 from ali.experiments import mixture as mx
 from ali.experiments.base import EXPERIMENTS, all_reports, experiment, plan_all
 
-SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download")
+SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download", "doctor")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -43,11 +43,12 @@ def test_top_level_help_describes_the_suite_and_lists_every_command():
 
 
 @pytest.mark.parametrize("command,words", [
-    ("plan", ["--configfile", "--json", "--experiment"]),
+    ("plan", ["--configfile", "--json", "--experiment", "--cost", "--target", "--device"]),
     ("train", ["--spec", "--out", "--run", "--in", "--device", "--checkpoint-every", "--data-root"]),
     ("evaluate", ["--run-dir", "--out", "--settings", "--configfile", "--device"]),
     ("report", ["--in", "--out", "NAME=PATH", "--settings", "--configfile", "--data-root"]),
     ("download", ["--root", "--flag"]),
+    ("doctor", ["--quick", "--device", "--out", "PASS/FAIL/SKIP"]),
 ])
 def test_each_subcommand_help_exits_zero_and_lists_its_options(command, words, capsys):
     out = help_text(command, capsys)

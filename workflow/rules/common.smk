@@ -12,6 +12,7 @@ from pathlib import PurePosixPath
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from ali.config import results_dir
+from ali.cost import runtime_minutes
 from ali.data.images import DATASETS
 from ali.experiments.base import experiment, plan_jobs
 
