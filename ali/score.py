@@ -84,9 +84,9 @@ def read_points(path: Path, what: str, rows: int | None, cols: int | None = 2, f
     a = read_array(path)
     shape = f"({rows if rows is not None else 'n'}, {cols if cols is not None else 'd'})"
     if a.ndim != 2 or (cols is not None and a.shape[1] != cols) or a.shape[1] == 0 or len(a) == 0:
-        raise ScoreInputError(f"{path}: expected {what} of shape {shape}, got shape {a.shape}")
+        raise ScoreInputError(f"{path}: expected {what}, an array of shape {shape}; got shape {a.shape}")
     if rows is not None and len(a) != rows:
-        raise ScoreInputError(f"{path}: expected {what} of shape {shape}, got {len(a):,} rows")
+        raise ScoreInputError(f"{path}: expected {what}, an array of shape {shape}; got {len(a):,} rows")
     if finite:
         bad = ~np.isfinite(a).all(axis=1)
         if bad.any():
@@ -135,7 +135,7 @@ def mixture_outputs(data: MixtureData, settings: Mapping, samples: Path, latents
         origin = {"inputs": str(inputs), "inputs_are_heldout": bool(x_in.shape == held.shape
                                                                     and np.array_equal(x_in.numpy(), held))}
     k = len(x_in)
-    z = read_points(latents, f"codes z = encode(x), one per input in order", rows=k, cols=None)
+    z = read_points(latents, "codes z = encode(x), one per input in order", rows=k, cols=None)
     x_rec = read_points(reconstructions, "reconstructions decode(z), one per input in order", rows=k)
     codes = Codes(inputs=x_in, labels=labels, latents=z, reconstructions=x_rec)
     return MixtureOutputs(x_paper=x[:n], x_strict=x[n:], codes=codes), origin
