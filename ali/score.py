@@ -116,6 +116,7 @@ def mixture_outputs(data: MixtureData, settings: Mapping, samples: Path, latents
     n, m = settings["n_samples"], settings["n_strict_samples"]
     x = read_points(samples, f"samples ({n:,} for the paper's mode count, then {m:,} for the strict metrics; "
                              f"mixture.eval)", rows=n + m)
+    x_paper, x_strict = x[:n], x[n:]  # the two independent batches, as evaluate_run draws them
     origin = {"inputs": "", "inputs_are_heldout": None}
     if (latents is None) != (reconstructions is None):
         given = latents or reconstructions
@@ -124,7 +125,7 @@ def mixture_outputs(data: MixtureData, settings: Mapping, samples: Path, latents
         if inputs is not None:
             raise ScoreInputError(f"{inputs}: --inputs needs --latents and --reconstructions (their codes and "
                                   f"reconstructions)")
-        return MixtureOutputs(x_paper=x[:n], x_strict=x[n:]), origin
+        return MixtureOutputs(x_paper=x_paper, x_strict=x_strict), origin
     held, held_labels = heldout_set(data)
     if inputs is None:
         x_in, labels = torch.from_numpy(held), held_labels
@@ -138,7 +139,7 @@ def mixture_outputs(data: MixtureData, settings: Mapping, samples: Path, latents
     z = read_points(latents, "codes z = encode(x), one per input in order", rows=k, cols=None)
     x_rec = read_points(reconstructions, "reconstructions decode(z), one per input in order", rows=k)
     codes = Codes(inputs=x_in, labels=labels, latents=z, reconstructions=x_rec)
-    return MixtureOutputs(x_paper=x[:n], x_strict=x[n:], codes=codes), origin
+    return MixtureOutputs(x_paper=x_paper, x_strict=x_strict, codes=codes), origin
 
 
 def score_mixture(cfg: Mapping, samples: Path, latents: Path | None = None, reconstructions: Path | None = None,
