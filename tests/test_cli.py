@@ -18,7 +18,7 @@ from ali.config import load_config
 from ali.experiments import mixture as mx
 from ali.experiments.base import EXPERIMENTS, all_reports, experiment, plan_all
 
-SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download")
+SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download", "score")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -48,6 +48,7 @@ def test_top_level_help_describes_the_suite_and_lists_every_command():
     ("evaluate", ["--run-dir", "--out", "--settings", "--configfile", "--device"]),
     ("report", ["--in", "--out", "NAME=PATH", "--settings", "--configfile", "--data-root"]),
     ("download", ["--root", "--flag"]),
+    ("score", ["mixture", "svm", "--configfile"]),
 ])
 def test_each_subcommand_help_exits_zero_and_lists_its_options(command, words, capsys):
     out = help_text(command, capsys)

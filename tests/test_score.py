@@ -23,6 +23,7 @@ import yaml
 from conftest import SMOKE, TINY
 
 from ali import cli
+from ali import score as score_module
 from ali.config import load_config
 from ali.data.mixture import MixtureData, heldout_set
 from ali.experiments import mixture as mx
@@ -182,7 +183,8 @@ def raw_svm(tmp_path_factory) -> dict:
     files["train"] = (root / "train.pt", root / "train_labels.pt")  # pool then valid: digits' whole 'train'
     torch.save(torch.cat([f["pool"], f["valid"]]), files["train"][0])
     torch.save(torch.cat([f["pool_labels"], f["valid_labels"]]), files["train"][1])
-    return {"root": root, "trials": runs_frame([run_dir], sort=["dataset", "model", "trial"]), "files": files}
+    return {"root": root, "trials": runs_frame([run_dir], sort=["dataset", "model", "trial"]), "files": files,
+            "features": f, "settings": exp.settings(cfg)}
 
 
 COMPARED = ["trial", "draw_seed", "C", "error_pct", "n_labelled", "feature_dim", "solver", "settings_hash"]
@@ -205,6 +207,14 @@ def test_scoring_our_features_reproduces_our_svm_trials_rows(raw_svm, tmp_path, 
                 "error_pct_max"):
         assert row[key] == pytest.approx(ref[key], rel=1e-12, abs=0), key
     assert row["protocol_version"].startswith("l2svm-protocol/")
+
+
+def test_without_val_the_train_features_are_cut_as_the_released_code_cuts_them(raw_svm):
+    """digits' whole 'train' (pool then valid, 1,497 rows) gives back the pool and validation rows exactly."""
+    parts = score_module.svm_parts(raw_svm["settings"], raw_svm["files"]["train"], raw_svm["files"]["test"])
+    assert parts.keys() == raw_svm["features"].keys()
+    for key, value in raw_svm["features"].items():
+        assert torch.equal(parts[key], value), key
 
 
 # ------------------------------------------------------------------------------------------ bad input
