@@ -180,7 +180,8 @@ def svm_parts(s: Mapping, train: tuple[Path, Path], test: tuple[Path, Path],
     short = {c: int(k) for c, k in enumerate(counts) if k < s["n_per_class"]}
     if short:
         raise ScoreInputError(f"{train[1]}: the protocol draws {s['n_per_class']} examples of each class "
-                              f"0..{SVM_CLASSES - 1} from the pool (svm.n_per_class); too few of (class: count) {short}")
+                              f"0..{SVM_CLASSES - 1} from the pool (svm.n_per_class); too few of "
+                              f"(class: count) {short}")
     return {"pool": parts["train"], "pool_labels": parts["train_labels"], "valid": parts["valid"],
             "valid_labels": parts["valid_labels"], "test": parts["test"], "test_labels": parts["test_labels"]}
 
@@ -200,7 +201,8 @@ def score_svm(cfg: Mapping, train: tuple[Path, Path], test: tuple[Path, Path], v
               "scale": scale_note(s["preset"]), "code_version": code_version()}
     trials = pd.DataFrame([{**common, "trial": t["trial"], "draw_seed": t["seed"], "C": t["C"],
                             "error_pct": t["error_pct"]} for t in result["trials"]])
-    return trials, table1_svm_rows(trials).assign(features=common["features"], protocol_version=result["protocol_version"])
+    summary = table1_svm_rows(trials).assign(features=common["features"], protocol_version=result["protocol_version"])
+    return trials, summary
 
 
 # ---------------------------------------------------------------------------------------------- output
