@@ -1,10 +1,11 @@
 """Command line: ``ali <command> --help`` (or ``python -m ali``). The Snakemake rules call these.
 
-Five commands, each a lookup in the experiment registry (``ali.experiments.base``): ``plan`` lists
+Six commands, each a lookup in the experiment registry (``ali.experiments.base``): ``plan`` lists
 runs, ``train`` trains one, ``evaluate`` measures one, ``report`` turns runs into tables and
-figures, ``download`` fetches a dataset. No command knows any experiment by name. Beside them,
-``plan --cost`` prices targets before they run (``ali.cost``) and ``doctor`` checks every path on
-this machine through these commands (``ali.doctor``).
+figures, ``download`` fetches a dataset. No command knows any experiment by name, except ``score``,
+which measures other people's samples and features as ``evaluate`` measures our runs (``ali.score``).
+Beside them, ``plan --cost`` prices targets before they run (``ali.cost``) and ``doctor`` checks every
+path on this machine through these commands (``ali.doctor``).
 """
 
 from __future__ import annotations
@@ -217,6 +218,43 @@ def cmd_doctor(args) -> None:
         raise SystemExit(1)
 
 
+SCORE_HELP = """\
+Measures what your model produced exactly as `ali evaluate` measures our runs (the same functions),
+under the settings of --configfile (default the paper preset). Files: .npy, .pt (one tensor) or .csv.
+  mixture  SAMPLES: (n_samples + n_strict_samples, 2) generator samples, the two batches in that order
+           (10,000 + 2,500 in the paper preset); NaN/inf rows count for no mode, as ours. With --latents
+           and --reconstructions (codes and reconstructions of the held-out set, in its order; or of
+           --inputs): the inference metrics too. --out: one tidy CSV row, with metrics_version.
+  svm      Table 1's L2-SVM protocol on your features: C chosen on validation with one class-balanced
+           draw, then n_trials fresh draws on the test set. Without --val, --train must be the whole
+           'train' split of svm.dataset, cut as the released code cuts it."""
+
+
+def cmd_score(args) -> None:
+    import pandas as pd
+
+    from ali import score
+    from ali.config import PRESET_DIR, load_config
+    from ali.experiments.base import write_csv
+    from ali.train.runtime import resolve_device
+
+    cfg = load_config(args.configfile or PRESET_DIR / "paper.yaml")
+    if args.kind == "mixture":
+        optional = (None if a is None else Path(a) for a in (args.latents, args.reconstructions, args.inputs))
+        row = score.score_mixture(cfg, Path(args.samples), *optional)
+        print(score.describe_mixture(row))
+        if args.out:
+            write_csv(pd.DataFrame([row]), Path(args.out))
+        return
+    pairs = (None if a is None else (Path(a[0]), Path(a[1])) for a in (args.train, args.test, args.val))
+    trials, table = score.score_svm(cfg, *pairs, name=args.name, device=resolve_device(args.device))
+    print(score.describe_svm(table.iloc[0]))
+    if args.out:
+        write_csv(trials, Path(args.out))
+    if args.table:
+        write_csv(table, Path(args.table))
+
+
 def _add_execution(s: argparse.ArgumentParser, device: bool = True) -> None:
     """The options that say how a command runs, never what it computes."""
     if device:
@@ -329,6 +367,28 @@ def build_parser() -> argparse.ArgumentParser:
                                                                "(default 480: a lent GPU's 8 minutes)")
     s.set_defaults(func=cmd_doctor)
 
+    s = sub.add_parser("score", help="measure your own model's samples or features as our runs are measured",
+                       description=SCORE_HELP, formatter_class=raw)
+    kinds = s.add_subparsers(dest="kind", required=True, metavar="KIND")
+    k = kinds.add_parser("mixture", help="mode counts, %% high quality, reverse KL (and inference metrics) of "
+                                         "mixture samples")
+    k.add_argument("samples", help="(n_samples + n_strict_samples, 2) generator samples")
+    k.add_argument("--latents", help="codes z = encode(x) of the held-out set (or of --inputs), (n, d)")
+    k.add_argument("--reconstructions", help="decode(z) of those codes, (n, 2)")
+    k.add_argument("--inputs", help="the inputs x encoded (default: the config's held-out set)")
+    k.add_argument("--out", help="CSV to write the one tidy row to")
+    k.add_argument("--configfile", help="preset YAML for mixture.data and mixture.eval (default config/paper.yaml)")
+    k = kinds.add_parser("svm", help="Table 1's L2-SVM protocol on your features")
+    for flag, need in (("--train", True), ("--val", False), ("--test", True)):
+        k.add_argument(flag, nargs=2, metavar=("FEATURES", "LABELS"), required=need,
+                       help=f"{flag[2:]} features (n, d) and labels (n,) in 0..9")
+    k.add_argument("--name", default="yours", help="the model column of the rows (default yours)")
+    k.add_argument("--out", help="CSV of the trials, one row each (as svm_trials.csv)")
+    k.add_argument("--table", help="CSV of their summary (as table1.csv's L2-SVM rows)")
+    k.add_argument("--configfile", help="preset YAML for the svm settings (default config/paper.yaml)")
+    k.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N] (default auto)")
+    s.set_defaults(func=cmd_score)
+
     for action in sub._choices_actions:  # each command's --help opens with its one-line summary
         command = sub.choices[action.dest]
         command.description = f"{action.help}.\n\n{command.description or ''}".strip()
@@ -340,13 +400,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from ali.config import ConfigError
     from ali.data.catalog import DatasetMissingError
+    from ali.score import ScoreInputError
     from ali.train.checkpoint import CheckpointError
 
     args = build_parser().parse_args(argv)
     torch.set_num_threads(getattr(args, "threads", 1))  # the one place threads are set
     try:
         args.func(args)
-    except (ConfigError, CheckpointError, DatasetMissingError) as err:
+    except (ConfigError, CheckpointError, DatasetMissingError, ScoreInputError) as err:
         message = str(err)  # a schema error already reads "config error: ...", as the workflow prints it
         print(message if message.startswith("config error:") else f"error: {message}", file=sys.stderr)
         return 2

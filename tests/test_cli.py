@@ -18,7 +18,7 @@ from ali.config import load_config
 from ali.experiments import mixture as mx
 from ali.experiments.base import EXPERIMENTS, all_reports, experiment, plan_all
 
-SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download", "doctor")
+SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download", "doctor", "score")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -49,6 +49,7 @@ def test_top_level_help_describes_the_suite_and_lists_every_command():
     ("report", ["--in", "--out", "NAME=PATH", "--settings", "--configfile", "--data-root"]),
     ("download", ["--root", "--flag"]),
     ("doctor", ["--quick", "--device", "--out", "PASS/FAIL/SKIP"]),
+    ("score", ["mixture", "svm", "--configfile"]),
 ])
 def test_each_subcommand_help_exits_zero_and_lists_its_options(command, words, capsys):
     out = help_text(command, capsys)

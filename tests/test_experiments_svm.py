@@ -357,6 +357,22 @@ def test_cli_evaluate_and_report_table1(e2e, tmp_path):
     assert rc == 0 and pd.read_csv(out_table)["model"].tolist() == list(SOURCES)
 
 
+@pytest.mark.slow
+def test_ali_score_svm_on_our_encoder_features_reproduces_our_trials_rows(e2e, tmp_path):
+    """`ali score svm` on the ALI run's own features, saved as a user would save theirs: our svm_trials rows."""
+    f = features(svm_dir(e2e, "ali") / svm.FEATURES)["features"]
+    args = []
+    for flag, part in (("--train", "pool"), ("--val", "valid"), ("--test", "test")):
+        torch.save(f[part], tmp_path / f"{part}.pt")
+        np.save(tmp_path / f"{part}_labels.npy", f[f"{part}_labels"].numpy())
+        args += [flag, str(tmp_path / f"{part}.pt"), str(tmp_path / f"{part}_labels.npy")]
+    out = tmp_path / "trials.csv"
+    assert cli.main(["score", "svm", *args, "--configfile", str(SMOKE), "--device", "cpu", "--out", str(out)]) == 0
+    ours = runs_frame([svm_dir(e2e, "ali")], sort=TRIALS_SORT)
+    cols = ["trial", "draw_seed", "C", "error_pct", "feature_dim", "n_labelled", "settings_hash"]
+    pd.testing.assert_frame_equal(pd.read_csv(out)[cols], ours[cols], check_dtype=False)
+
+
 def test_cli_bad_svm_config_exits_2_naming_the_key(tmp_path, capsys):
     cfg = yaml.safe_load(SMOKE.read_text())
     cfg["svm"]["features"] = "all_layers"

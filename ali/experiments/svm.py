@@ -107,6 +107,18 @@ def compute_features(source: str, run_dir: Path | None, s: Mapping, data_root: P
     return {**meta, "wall_time_s": time.perf_counter() - t0}
 
 
+def protocol_trials(f: Mapping[str, torch.Tensor], s: Mapping, device: torch.device | str = "cpu",
+                    progress=None) -> dict:
+    """The released protocol on features ``f`` (pool, valid, test and their ``*_labels``) under settings
+    ``s``: what ``ali evaluate`` runs on a source's features and ``ali score svm`` on anyone's."""
+    result = svm.l2svm_trials(f["pool"], f["pool_labels"], f["valid"], f["valid_labels"], f["test"],
+                              f["test_labels"], n_per_class=s["n_per_class"], n_trials=s["n_trials"],
+                              Cs=c_grid(s), seed=s["draw_seed"], solver=s["solver"], device=device,
+                              progress=progress)
+    return {**result, "settings": dict(s), "settings_hash": config_hash(dict(s)),
+            "protocol_version": svm.L2SVM_PROTOCOL_VERSION}
+
+
 def run_trials(features_path: Path, s: Mapping, out: Path | None = None, device: str = "auto",
                progress: bool = True) -> dict:
     """The released protocol on saved features: every trial and the chosen C (written to ``out`` if given)."""
@@ -119,12 +131,8 @@ def run_trials(features_path: Path, s: Mapping, out: Path | None = None, device:
             print(f"[svm {meta['source']}] trial {done}/{total}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    result = svm.l2svm_trials(f["pool"], f["pool_labels"], f["valid"], f["valid_labels"], f["test"],
-                              f["test_labels"], n_per_class=s["n_per_class"], n_trials=s["n_trials"],
-                              Cs=c_grid(s), seed=s["draw_seed"], solver=s["solver"], device=dev,
-                              progress=report)
-    result.update({"meta": meta, "settings": dict(s), "settings_hash": config_hash(dict(s)),
-                   "wall_time_s": time.perf_counter() - t0, "provenance": provenance(dev)})
+    result = protocol_trials(f, s, dev, report)
+    result.update({"meta": meta, "wall_time_s": time.perf_counter() - t0, "provenance": provenance(dev)})
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json(out, result)
