@@ -29,10 +29,11 @@ from ali.engine.adam import RunAdam
 from ali.engine.batched import BatchedAdversary
 from ali.engine.capture import StepRunner
 from ali.engine.group import GROUP_CHECKPOINT, build_group, run_key, train_group
-from ali.engine.step import GroupStep, noise_seed
+from ali.engine.noise import RunNoise
+from ali.engine.step import GroupStep
 from ali.experiments import mixture as mx
 from ali.history import HISTORY
-from ali.models.base import AdamKernel
+from ali.models.base import AdamKernel, noise_key
 from ali.optim import AdamConfig
 from ali.provenance import config_hash
 from ali.train import CheckpointError, epoch_permutation, seed_everything
@@ -121,7 +122,8 @@ def test_initial_weights_are_the_solo_builds():
 
 # ------------------------------------------------------------------------------------ vs the solo model
 def solo_steps(spec: dict, steps: int) -> tuple[list[list[float]], dict]:
-    """The solo model's own train_step, fed the engine's batches and noise stream; fused Adam, as the engine.
+    """The solo model's own train_step, fed the engine's batches and noise (``RunNoise`` of the run's seed,
+    passed as the step's noise inputs); torch.optim.Adam.
 
     Returns each step's [L_D, L_G] and the final state dict."""
     seed_everything(spec["seed"])
@@ -132,11 +134,14 @@ def solo_steps(spec: dict, steps: int) -> tuple[list[list[float]], dict]:
     x, _ = mx.train_set(mx.mixture_data(spec))
     data = torch.from_numpy(x)
     perm = epoch_permutation(spec["seed"], 0, len(data), CPU)
-    torch.manual_seed(noise_seed(spec["seed"]))  # the global stream the solo model draws from = the run's stream
     b = spec["batch_size"]
+    shapes = model.noise_shapes(data[:b])  # the solo model's noise inputs, in order
+    noise = RunNoise([spec["seed"]], list(shapes.values()), CPU)
     losses = []
     for k in range(steps):
-        out = model.train_step(data[perm[k * b:(k + 1) * b]])
+        inputs = {noise_key(name, p): t[0] for p in range(model.forward_passes)
+                  for name, t in zip(shapes, noise(torch.tensor(k), p))}
+        out = model.train_step(data[perm[k * b:(k + 1) * b]], **inputs)
         losses.append([float(out["loss_d"]), float(out["loss_g"])])
     return losses, model.state_dict()
 
@@ -174,31 +179,41 @@ def test_group_of_one_is_the_solo_model(key, update):
             assert diff.median() <= 1e-3 * step_size, (name, float(diff.median()))
 
 
-def test_adam_is_torch_fused_adam_per_run():
+def test_adam_is_torch_adam_per_run_and_a_run_moves_the_same_in_any_group():
     g = torch.Generator().manual_seed(0)
     lrs, betas = [1e-3, 3e-4, 2e-2], [(0.5, 0.999), (0.2, 0.99), (0.9, 0.999)]
     param = torch.randn(3, 70, generator=g)
     slots = [(0, 40), (40, 30)]
-    adam = RunAdam(param, slots, lrs, betas)
+    frozen_at = {0, 4, 5}  # run 2 skips these steps (its very first included), with non-finite gradients
+    grads = [[torch.randn(3, n, generator=g) for _, n in slots] for _ in range(12)]
+    for step in frozen_at:
+        grads[step][0][2, 0] = float("nan")
+    frozen = [torch.tensor([0.0, 0.0, 1.0 if step in frozen_at else 0.0]) for step in range(12)]
     refs = [[torch.nn.Parameter(param[r, a:a + n].clone()) for a, n in slots] for r in range(3)]
-    opts = [torch.optim.Adam(refs[r], lr=lrs[r], betas=betas[r], eps=1e-8, fused=True) for r in range(3)]
-    frozen_at = {4, 5}  # run 2 skips these steps
+    opts = [torch.optim.Adam(refs[r], lr=lrs[r], betas=betas[r], eps=1e-8) for r in range(3)]
+    adam = RunAdam(param.clone(), slots, lrs, betas)
     for step in range(12):
-        grads = [torch.randn(3, n, generator=g) for _, n in slots]
-        frozen = torch.tensor([0.0, 0.0, 1.0 if step in frozen_at else 0.0])
-        before = param[2].clone()
-        adam.step(grads, frozen)
+        before = adam.state_dict()["param"][2].clone(), adam.exp_avg[2].clone(), adam.exp_avg_sq[2].clone()
+        adam.step(grads[step], frozen[step])
         for r in range(3):
-            if frozen[r] == 0:
-                for p, grad in zip(refs[r], grads):
+            if frozen[step][r] == 0:
+                for p, grad in zip(refs[r], grads[step]):
                     p.grad = grad[r].clone()
                 opts[r].step()
         if step in frozen_at:
-            assert torch.equal(param[2], before)
+            after = adam.param[2], adam.exp_avg[2], adam.exp_avg_sq[2]
+            assert all(torch.equal(a, b) for a, b in zip(before, after))  # a frozen run does not move at all
     for r in range(3):
-        assert torch.equal(param[r], torch.cat([p.detach() for p in refs[r]])), r
-        assert torch.equal(adam.exp_avg_sq[r], torch.cat([opts[r].state[p]["exp_avg_sq"] for p in refs[r]])), r
-    assert adam.steps.tolist() == [12.0, 12.0, 10.0]
+        torch.testing.assert_close(adam.param[r], torch.cat([p.detach() for p in refs[r]]), rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(adam.exp_avg_sq[r], torch.cat([opts[r].state[p]["exp_avg_sq"] for p in refs[r]]),
+                                   rtol=1e-6, atol=0)
+    assert adam.steps.tolist() == [12.0, 12.0, 9.0]
+    for r in range(3):  # alone, run r ends bit-identical to its row of the group
+        alone = RunAdam(param[r:r + 1].clone(), slots, lrs[r:r + 1], betas[r:r + 1])
+        for step in range(12):
+            alone.step([gr[r:r + 1] for gr in grads[step]], frozen[step][r:r + 1])
+        for name, value in alone.state_dict().items():
+            assert torch.equal(value[0], adam.state_dict()[name][r]), (r, name)
 
 
 # ------------------------------------------------------------------------------------------- divergence
@@ -342,6 +357,37 @@ def test_the_step_never_syncs_with_the_host(monkeypatch):
     assert int(group.step_count) == 2
 
 
+# ------------------------------------------------------------------------------------ launch count
+class OpCounter(TorchDispatchMode):
+    """Counts every op the dispatcher runs (the CPU proxy for kernel launches on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
+def test_a_group_step_dispatches_the_same_ops_for_1_10_and_40_runs(update):
+    """Noise, forward, gradients, Adam and the commit are each batched over the runs: no per-run loop."""
+    specs = [tiny(f"random/gan/run{i % 10}", update=update, seed=i) for i in range(40)]
+    for spec in specs:
+        spec["nets"].update(gen_hidden=8, disc_hidden=4)
+    counts = {}
+    for r in (1, 10, 40):
+        group = build_group(specs[:r], CPU)
+        group.prepare(0)
+        group()  # lazy state on the first call
+        with OpCounter() as counter:
+            group()
+        counts[r] = counter.ops
+    assert counts[1] == counts[10] == counts[40]
+    assert len(counts[1]) > 50  # the counter saw the whole step
+
+
 # ------------------------------------------------------------------------------------- CUDA-graph runner
 class FakeGraph:
     """torch.cuda.CUDAGraph for a CPU test: replay calls the captured step; ``fail`` makes capture raise."""
@@ -352,8 +398,6 @@ class FakeGraph:
         self.generators, self.step = [], None
 
     def register_generator_state(self, gen):
-        if FakeGraph.fail:
-            raise RuntimeError("not capturable here")
         self.generators.append(gen)
 
     def replay(self):
@@ -374,6 +418,8 @@ def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
 
     @contextlib.contextmanager
     def capture(graph):  # like torch.cuda.graph: the body is recorded, not run, so the state is restored
+        if FakeGraph.fail:
+            raise RuntimeError("not capturable here")
         snapshot = group.state_dict()
         yield
         group.load_state_dict(snapshot)
@@ -385,7 +431,7 @@ def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
                        ("current_stream", FakeStream), ("stream", lambda s: contextlib.nullcontext()),
                        ("synchronize", lambda: None)):
         monkeypatch.setattr(torch.cuda, name, fake)
-    runner = StepRunner(group, group.generators, capture=True)
+    runner = StepRunner(group, [], capture=True)
     for step in range(12):
         group.prepare(step)
         runner()
@@ -393,7 +439,7 @@ def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
         assert runner.engine == "group-eager (capture failed: RuntimeError: not capturable here)" and not captures
     else:
         assert runner.engine == "group-captured" and len(captures) == 1
-        assert captures[0].generators == group.generators
+        assert captures[0].generators == []  # the noise is a function of (seed, step): no generator state
     eager = trained(specs, 12)
     for r in range(2):
         assert_identical(run_state(group, r), run_state(eager, r))
@@ -474,7 +520,7 @@ def test_group_checkpoint_is_plain_tensors_and_guards_its_config(tmp_path):
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     assert ckpt["step"] == 10 and ckpt["members"] == [run_key(s) for s in specs]
     state = ckpt["state"]
-    assert state["generators"].dtype == torch.uint8 and state["generators"].shape[0] == 2
+    assert "generators" not in state  # the noise is a function of (seed, step): no generator state
     assert state["alive"].tolist() == [True, True] and state["first_bad"].tolist() == [0, 0]
     assert state["d"]["exp_avg"].shape == state["d"]["param"].shape and state["d"]["steps"].tolist() == [10, 10]
 

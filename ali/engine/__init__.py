@@ -1,12 +1,14 @@
 """The run-batched training engine for the 25-mode mixture: many ALI (or GAN) runs as one batched model.
 
 - ``batched.py``: the mixture networks and losses for R runs (bmm over a run axis, per-run BatchNorm);
-- ``adam.py``: torch.optim.Adam's update with per-run lr and betas;
+- ``adam.py``: torch.optim.Adam's update for all runs at once, with per-run lr, betas, step counts, freeze;
+- ``noise.py``: counter-based Gaussian noise, a function of (run seed, step, pass, index);
 - ``state.py``: each player's parameters as one flat (R, P) tensor;
 - ``step.py``: one training step of the group, in place (eager, or captured);
 - ``capture.py``: the CUDA-graph runner;
 - ``group.py``: ``train_group``, the entry point: build, train, checkpoint/resume, write each run's outputs.
 
-The solo models in ``ali/models`` stay the reference; the engine restates the same maths and its tests
-compare the two.
+The solo models in ``ali/models`` stay the reference: the engine restates their layers batched over
+runs, calls their games (``ali.models.losses``), and its tests compare the two, feeding the solo step
+the same noise. A group step's dispatched ops do not depend on the number of runs.
 """

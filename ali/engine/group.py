@@ -15,7 +15,7 @@ or the same as ``python -c "..."``. The runs share the architecture, data, batch
 update rule; seeds, learning rates, betas and init std may differ. What a run's numbers depend on:
 - initial weights: ``mixture.build(spec)`` after ``seed_everything(spec["seed"])``, as the solo path
   (``ali.experiments.runs.run_training``) builds them, stacked;
-- noise: the run's own ``torch.Generator`` (``ali.engine.step.noise_seed``), drawn in the solo order;
+- noise: ``ali.engine.noise``, a function of (the run's seed, the step), in the solo model's input order;
 - data order: ``ali.train.epoch_permutation(seed, epoch, n)``, as the solo loop.
 So a run trained alone (a group of 1) or in any group ends with the same numbers (CPU, one thread;
 tested; with more threads MKL may split a gemm's sums differently for different group sizes).
@@ -53,7 +53,7 @@ from ali.provenance import config_hash, provenance
 from ali.train import CHECKPOINT, CheckpointError, Progress, fp32_math, resolve_device, seed_everything
 
 GROUP_CHECKPOINT = CHECKPOINT  # the solo loop's name, in the group's first run directory
-CHECKPOINT_FORMAT = "ali-engine-group-1"
+CHECKPOINT_FORMAT = "ali-engine-group-2"  # 2: counter-based noise (no generator states), batched Adam
 SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision", "capture")  # data may differ (pacgan)
 LOSSES = ("loss_d", "loss_g")
 HISTORY_COLUMNS = (*LOSSES, "modes", "hq_pct")
@@ -246,7 +246,7 @@ def train_group(specs: Sequence[Mapping], run_dirs: Sequence[Path], *, device: s
     book = LogBook(len(specs), host)
     histories = [History(d / HISTORY, HISTORY_COLUMNS, resume_step=resumed) for d in run_dirs]
     z_eval = torch.randn(eval_samples, group.model.z_dim, generator=torch.Generator().manual_seed(eval_seed)).to(dev)
-    runner = StepRunner(group, group.generators, use_capture)
+    runner = StepRunner(group, [], use_capture)  # no generators: the noise is a function of (seed, step)
     steps = specs[0]["steps"]
     desc = members[0] if len(members) == 1 else f"{members[0]} .. {members[-1]} ({len(members)} runs as one)"
     bar = Progress(steps, start, desc, enabled=progress)
