@@ -59,8 +59,8 @@ def differing(model: str, n: int, **changes) -> list[dict]:
     return specs
 
 
-def trained(specs: list[dict], steps: int) -> GroupStep:
-    group = build_group(specs, CPU)
+def trained(specs: list[dict], steps: int, adam_kernel: str | None = None) -> GroupStep:
+    group = build_group(specs, CPU, adam_kernel=adam_kernel)
     for step in range(steps):
         group.prepare(step)
         group()
@@ -97,6 +97,15 @@ def test_group_ends_bit_identical_to_groups_of_one(model, update, n_runs, steps)
     assert bool(group.alive.all()) and int(group.bn_batches[0]) == steps * (2 if update == "alternating" else 1)
     # ... and the runs did differ and move
     assert not torch.equal(group.d.param[0], group.d.param[1])
+    assert not torch.equal(group.d.param[0], build_group(specs[:1], CPU).d.param[0])
+
+
+def test_with_the_batched_adam_a_group_ends_bit_identical_to_groups_of_one():
+    """CUDA's Adam (one update for all runs), run on CPU: a run's numbers still do not depend on its group."""
+    specs = differing("ali", 3)
+    group = trained(specs, 30, "batched")
+    for r, spec in enumerate(specs):
+        assert_identical(run_state(group, r), run_state(trained([spec], 30, "batched"), 0))
     assert not torch.equal(group.d.param[0], build_group(specs[:1], CPU).d.param[0])
 
 
@@ -146,9 +155,10 @@ def solo_steps(spec: dict, steps: int) -> tuple[list[list[float]], dict]:
     return losses, model.state_dict()
 
 
-@pytest.mark.parametrize("key, update", [("random/ali/run1", "simultaneous"), ("random/gan/run1", "simultaneous"),
-                                         ("random/ali/run1", "alternating")])
-def test_group_of_one_is_the_solo_model(key, update):
+@pytest.mark.parametrize("key, update, adam_kernel", [
+    ("random/ali/run1", "simultaneous", None), ("random/gan/run1", "simultaneous", None),
+    ("random/ali/run1", "alternating", None), ("random/gan/run1", "simultaneous", "batched")])
+def test_group_of_one_is_the_solo_model(key, update, adam_kernel):
     """Same losses (L_D and L_G) each step; parameters as close as a rounding difference lets them stay.
 
     The one difference is BatchNorm's kernel ((1, C, B) here, (B, C) there): ~1e-7 relative in the
@@ -158,7 +168,7 @@ def test_group_of_one_is_the_solo_model(key, update):
     spec = tiny(key, update=update)
     steps = 8
     solo_losses, solo_state = solo_steps(spec, steps)
-    group = build_group([spec], CPU)
+    group = build_group([spec], CPU, adam_kernel=adam_kernel)
     engine_losses = []
     for k in range(steps):
         group.prepare(k)
@@ -179,7 +189,34 @@ def test_group_of_one_is_the_solo_model(key, update):
             assert diff.median() <= 1e-3 * step_size, (name, float(diff.median()))
 
 
-def test_adam_is_torch_adam_per_run_and_a_run_moves_the_same_in_any_group():
+def test_adam_is_torch_fused_adam_per_run():
+    g = torch.Generator().manual_seed(0)
+    lrs, betas = [1e-3, 3e-4, 2e-2], [(0.5, 0.999), (0.2, 0.99), (0.9, 0.999)]
+    param = torch.randn(3, 70, generator=g)
+    slots = [(0, 40), (40, 30)]
+    adam = RunAdam(param, slots, lrs, betas)
+    refs = [[torch.nn.Parameter(param[r, a:a + n].clone()) for a, n in slots] for r in range(3)]
+    opts = [torch.optim.Adam(refs[r], lr=lrs[r], betas=betas[r], eps=1e-8, fused=True) for r in range(3)]
+    frozen_at = {4, 5}  # run 2 skips these steps
+    for step in range(12):
+        grads = [torch.randn(3, n, generator=g) for _, n in slots]
+        frozen = torch.tensor([0.0, 0.0, 1.0 if step in frozen_at else 0.0])
+        before = param[2].clone()
+        adam.step(grads, frozen)
+        for r in range(3):
+            if frozen[r] == 0:
+                for p, grad in zip(refs[r], grads):
+                    p.grad = grad[r].clone()
+                opts[r].step()
+        if step in frozen_at:
+            assert torch.equal(param[2], before)
+    for r in range(3):
+        assert torch.equal(param[r], torch.cat([p.detach() for p in refs[r]])), r
+        assert torch.equal(adam.exp_avg_sq[r], torch.cat([opts[r].state[p]["exp_avg_sq"] for p in refs[r]])), r
+    assert adam.steps.tolist() == [12.0, 12.0, 10.0]
+
+
+def test_batched_adam_is_torch_adam_per_run_and_a_run_moves_the_same_in_any_group():
     g = torch.Generator().manual_seed(0)
     lrs, betas = [1e-3, 3e-4, 2e-2], [(0.5, 0.999), (0.2, 0.99), (0.9, 0.999)]
     param = torch.randn(3, 70, generator=g)
@@ -191,7 +228,7 @@ def test_adam_is_torch_adam_per_run_and_a_run_moves_the_same_in_any_group():
     frozen = [torch.tensor([0.0, 0.0, 1.0 if step in frozen_at else 0.0]) for step in range(12)]
     refs = [[torch.nn.Parameter(param[r, a:a + n].clone()) for a, n in slots] for r in range(3)]
     opts = [torch.optim.Adam(refs[r], lr=lrs[r], betas=betas[r], eps=1e-8) for r in range(3)]
-    adam = RunAdam(param.clone(), slots, lrs, betas)
+    adam = RunAdam(param.clone(), slots, lrs, betas, kernel="batched")
     for step in range(12):
         before = adam.state_dict()["param"][2].clone(), adam.exp_avg[2].clone(), adam.exp_avg_sq[2].clone()
         adam.step(grads[step], frozen[step])
@@ -209,7 +246,7 @@ def test_adam_is_torch_adam_per_run_and_a_run_moves_the_same_in_any_group():
                                    rtol=1e-6, atol=0)
     assert adam.steps.tolist() == [12.0, 12.0, 9.0]
     for r in range(3):  # alone, run r ends bit-identical to its row of the group
-        alone = RunAdam(param[r:r + 1].clone(), slots, lrs[r:r + 1], betas[r:r + 1])
+        alone = RunAdam(param[r:r + 1].clone(), slots, lrs[r:r + 1], betas[r:r + 1], kernel="batched")
         for step in range(12):
             alone.step([gr[r:r + 1] for gr in grads[step]], frozen[step][r:r + 1])
         for name, value in alone.state_dict().items():
@@ -314,10 +351,11 @@ def test_the_host_sync_detector_sees_syncs_and_boolean_masks():
                            "aten::_local_scalar_dense.default", "aten::nonzero.default"]
 
 
-@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
-def test_the_group_step_never_syncs_with_the_host(update):
+@pytest.mark.parametrize("update, adam_kernel", [("simultaneous", "fused"), ("alternating", "fused"),
+                                                 ("simultaneous", "batched")])
+def test_the_group_step_never_syncs_with_the_host(update, adam_kernel):
     """What a CUDA graph needs, checked on every op the dispatcher sees: forward, both gradients, Adam, commit."""
-    group = build_group(differing("ali", 2, update=update), CPU)
+    group = build_group(differing("ali", 2, update=update), CPU, adam_kernel=adam_kernel)
     group.prepare(0)
     with HostSyncs() as probe:
         group()
@@ -376,16 +414,23 @@ def test_a_group_step_dispatches_the_same_ops_for_1_10_and_40_runs(update):
     specs = [tiny(f"random/gan/run{i % 10}", update=update, seed=i) for i in range(40)]
     for spec in specs:
         spec["nets"].update(gen_hidden=8, disc_hidden=4)
-    counts = {}
+    counts, groups = {}, {}
     for r in (1, 10, 40):
-        group = build_group(specs[:r], CPU)
+        group = build_group(specs[:r], CPU, adam_kernel="batched")  # CUDA's Adam (CPU's is a fused call per run)
         group.prepare(0)
         group()  # lazy state on the first call
         with OpCounter() as counter:
             group()
-        counts[r] = counter.ops
+        counts[r], groups[r] = counter.ops, group
     assert counts[1] == counts[10] == counts[40]
     assert len(counts[1]) > 50  # the counter saw the whole step
+    # and a wide group (every CPU vector loop runs full lanes over it) still leaves each run as alone
+    last = build_group(specs[39:], CPU, adam_kernel="batched")
+    for step in range(2):
+        last.prepare(step)
+        last()
+    assert_identical(run_state(groups[40], 39), run_state(last, 0))
+    assert_identical(run_state(groups[40], 0), run_state(groups[1], 0))
 
 
 # ------------------------------------------------------------------------------------- CUDA-graph runner

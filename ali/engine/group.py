@@ -118,8 +118,11 @@ def training_sets(specs: Sequence[Mapping], device: torch.device) -> torch.Tenso
     return torch.stack([torch.from_numpy(mx.train_set(d)[0]) for d in datas]).to(device)
 
 
-def build_group(specs: Sequence[Mapping], device: torch.device, bf16: bool = False) -> GroupStep:
-    """The group's batched model and state, from each run's solo model built exactly as the solo path does."""
+def build_group(specs: Sequence[Mapping], device: torch.device, bf16: bool = False,
+                adam_kernel: str | None = None) -> GroupStep:
+    """The group's batched model and state, from each run's solo model built exactly as the solo path does.
+
+    ``adam_kernel``: ``ali.engine.adam.KERNELS``; by default the device's (``kernel_for``)."""
     solos = []
     for spec in specs:
         seed_everything(spec["seed"])
@@ -133,7 +136,7 @@ def build_group(specs: Sequence[Mapping], device: torch.device, bf16: bool = Fal
         layout = FlatLayout([(n, tuple(p.shape)) for n, p in named if (id(p) in d_ids) == is_d], model.piece_major)
         flat = layout.stack([dict(m.named_parameters()) for m in solos]).to(device)
         adams = [AdamConfig(**s["adam"]) for s in specs]
-        players.append(Player(layout, flat, [a.lr for a in adams], [a.torch_betas() for a in adams]))
+        players.append(Player(layout, flat, [a.lr for a in adams], [a.torch_betas() for a in adams], adam_kernel))
     buffers = [dict(m.named_buffers()) for m in solos]
     stat_names = [n for n in buffers[0] if n.endswith(("running_mean", "running_var"))]
     stats = {n: torch.stack([b[n] for b in buffers]).to(device) for n in stat_names}
