@@ -11,7 +11,7 @@ each as a ratio against the engine's eager group of 1 and against the plain solo
 shows the floor a run-step is measured against: max(FLOPs / peak FLOP/s, state bytes / bandwidth),
 with the peak (a large matmul) and the bandwidth (a large copy) measured in this run on this device,
 and the number of ops the dispatcher runs per group step (the launches of an uncaptured GPU step;
-the engine's does not grow with R). Then the 2-core target: a group of 10 on 2 threads against 10
+with CUDA's batched Adam it does not grow with R, and is printed for that kernel too). Then the 2-core target: a group of 10 on 2 threads against 10
 separate 1-thread runs on 2 cores (estimated as 2 x the solo 1-thread rate), and the cost of the
 training curve's evaluation. ``--vmap`` adds the forward pass and both gradients of R runs, the
 engine's hand-batched layers against ``torch.func`` (``stack_module_state`` + ``vmap(functional_call)``
@@ -155,12 +155,15 @@ def main() -> None:
           f"measured now) = {flops / peak_flops * 1e3:.2f} ms; {state_bytes / 1e6:.1f} MB state traffic / "
           f"{bandwidth / 1e9:.1f} GB/s (256 MB copy, measured now) = {state_bytes / bandwidth * 1e3:.2f} ms")
     ops = {f"engine eager, group of {r}": dispatched_ops(groups[r]) for r in args.sizes}
+    batched_ops = [dispatched_ops(build_group(specs[:r], device, adam_kernel="batched")) for r in args.sizes]
     print(f"{'configuration':<40} {'run-steps/s':>11} {'vs group 1':>10} {'vs solo':>8} {'% of floor':>10} "
           f"{'ops/step':>8}")
     for name, _, threads, _ in configs:  # the floor is for --threads; another thread count gets none
         floor = f"{100 * rate[name] * floor_s:>9.1f}%" if threads == args.threads else f"{'-':>10}"
         print(f"{name:<40} {rate[name]:>11.2f} {rate[name] / g1_rate:>10.2f} {rate[name] / solo_rate:>8.2f} {floor} "
               f"{ops.get(name, '-'):>8}")
+    print(f"ops/step with CUDA's batched Adam (this device's kernel: {groups[args.sizes[0]].d.adam.kernel}), "
+          f"groups of {args.sizes}: {batched_ops} (floor: the same count for every group size)")
     if device.type == "cpu":
         target = rate["engine eager, group of 10, 2 threads"] / (2 * solo_rate)
         print(f"2-core target: group of 10 on 2 threads / (10 separate 1-thread runs on 2 cores, "
