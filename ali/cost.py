@@ -175,7 +175,7 @@ def target_runs(cfg: Mapping) -> dict[str, list[str]]:
     root = results_dir(cfg)
     mix, img, svm, ssl = (experiment(n).plan(cfg) for n in ("mixture", "images", "svm", "semisup"))
     s = experiment("svm").settings(cfg)
-    feeds = [f"{s['dataset']}/{src}/seed{s['image_seed']}" for src in s["sources"] if src != "raw"]
+    feeds = [f"{s['dataset']}/{src}/seed{seed}" for src in s["sources"] if src != "raw" for seed in s["image_seeds"]]
     t1 = get(cfg, "semisup.table1", dict)
     t1_ssl = [k for k, v in ssl.items() if v["dataset"] == t1["dataset"] and v["n_labels"] == t1["labels"]]
     t2 = get(cfg, "semisup.table2_dataset", str)

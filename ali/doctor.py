@@ -221,7 +221,8 @@ class Doctor:
         for source in sources:
             out = self.work / "svm" / source
             image_run = ["--in", f"run={self.work / 'images' / 'digits' / source / 'seed0'}"] if source != "raw" else []
-            self.train([plan[f"svm/digits/{source}"]], [out], *image_run)
+            (key,) = [k for k, spec in plan.items() if k.startswith(f"svm/digits/{source}/") and spec["seed"] == 0]
+            self.train([plan[key]], [out], *image_run)
             dims.append(f"{source} {self.feature_dim(out)}")
         if not self.quick:
             self.cli("evaluate", "--run-dir", str(self.work / "svm" / "ali"), "--device", self.device)
@@ -243,8 +244,9 @@ class Doctor:
         root = self.work / "cuda"
 
         def mixture(capture: str, name: str, *extra: str, **kw) -> list[dict]:
-            specs = [{**plan[k], "capture": capture} for k in keys]
-            return self.train(specs, [root / name / k for k in keys], "--checkpoint-every", "200", *extra, **kw)
+            specs = [plan[k] for k in keys]  # capture is the run context's (--capture), never the spec's
+            return self.train(specs, [root / name / k for k in keys], "--capture", capture, "--checkpoint-every", "200",
+                              *extra, **kw)
 
         def captured_vs_eager() -> str:
             eager, captured = mixture("off", "eager"), mixture("on", "captured")
@@ -259,8 +261,7 @@ class Doctor:
             return f"bit-identical after 2,000 steps ({engines[1]} vs {engines[0]})"
 
         def kill_and_resume() -> str:
-            specs = [{**plan[k], "capture": "on"} for k in keys]
-            stopped = self.interrupt(specs, [root / "killed" / k for k in keys])
+            stopped = self.interrupt([plan[k] for k in keys], [root / "killed" / k for k in keys])
             records = mixture("on", "killed")
             if not records[0].get("resumed_from_step"):
                 raise Failed(f"the rerun did not resume ({stopped}); record: {records[0].get('resumed_from_step')}")
@@ -292,7 +293,7 @@ class Doctor:
         """Stops a captured group mid-way: ``--stop-at`` if the CLI has it, else SIGKILL once its first
         checkpoint is on disk."""
         cmd = [sys.executable, "-m", "ali", "train", "--spec", json.dumps(specs), "--out", *map(str, dirs),
-               "--device", "cuda", "--no-progress", "--checkpoint-every", "200"]
+               "--device", "cuda", "--capture", "on", "--no-progress", "--checkpoint-every", "200"]
         helped = subprocess.run([*cmd[:3], "--help"], cwd=REPO, capture_output=True, text=True, env=self.env())
         if "--stop-at" in helped.stdout:
             subprocess.run([*cmd, "--stop-at", "1000"], cwd=REPO, capture_output=True, env=self.env(), timeout=300)
@@ -309,9 +310,9 @@ class Doctor:
         return "killed (SIGKILL) after its first checkpoint"
 
     def image_fallback(self) -> str:
-        spec = {**self.specs["digits/ali/seed0"], "capture": "on"}
+        spec = self.specs["digits/ali/seed0"]
         out = self.work / "cuda" / "images_fallback"
-        (record,) = self.train([spec], [out], env={"DOCTOR_FAIL_CAPTURE": "1", "DOCTOR_DETERMINISTIC": "1"}, shim=True)
+        (record,) = self.train([spec], [out], "--capture", "on", env={"DOCTOR_FAIL_CAPTURE": "1", "DOCTOR_DETERMINISTIC": "1"}, shim=True)
         if "capture failed" not in str(record.get("engine")):
             raise Failed(f"a refused image capture gave engine {record.get('engine')!r}")
         return str(record["engine"])[:60] + "..."
@@ -322,12 +323,12 @@ class Doctor:
         base = self.specs["digits/ali/seed0"]
         root = self.work / "cuda" / "images"
         det = {"DOCTOR_DETERMINISTIC": "1"}
-        first = self.train([{**base, "capture": "off"}, {**base, "capture": "on"}], [root / "eager", root / "captured"],
-                           env=det, shim=True)
+        first = [*self.train([base], [root / "eager"], "--capture", "off", env=det, shim=True),
+                 *self.train([base], [root / "captured"], "--capture", "on", env=det, shim=True)]
         flags = root / "flags.json"
-        second = self.train([{**base, "precision": "tf32"}, {**base, "precision": "bf16"}, {**base, "capture": "on"}],
-                            [root / "tf32", root / "bf16", root / "after"], env={**det, "DOCTOR_FLAGS": str(flags)},
-                            shim=True)
+        second = self.train([{**base, "precision": "tf32"}, {**base, "precision": "bf16"}, base],
+                            [root / "tf32", root / "bf16", root / "after"], "--capture", "on",
+                            env={**det, "DOCTOR_FLAGS": str(flags)}, shim=True)
         for r in first + second:
             self.rate([r], "images", "ali", f"tiny image run, {r.get('precision')} {r.get('engine')}", arch="svhn",
                       precision=r.get("precision", "fp32"))
