@@ -23,6 +23,7 @@ import pandas as pd
 
 from ali.report import curves
 from ali.report.comparisons import Comparison, all_comparisons, read_table
+from ali.report.plugins import plugin_block
 from ali.report.reference import PAPER_MIXTURE_N_RUNS
 from ali.report.verdicts import PAPER_PRESET, TEST_STATEMENT, VERDICTS
 
@@ -195,6 +196,7 @@ def mixture_section(results: Path) -> str:
         also = " (also results/figure8.png)" if png == main and name != "figure8.png" else ""
         protocol = name.removesuffix(".png").removeprefix("figure8").lstrip("_") or "the figure protocol"
         out.append(figure(png, f"{name}{also}: protocol {protocol}. {CAPTIONS['figure8']}", name))
+    out.append(plugin_block(results))  # empty unless the config names plug-in models
     out.append("<h3>Paired runs of the random protocol</h3>")
     paired = curves.paired_runs_figure(read_table(results / "mixture_runs.csv"))
     out.append(figure(paired, "ALI run i and GAN run i share lr, β1 and init std (paired draws). Bars: our final "
