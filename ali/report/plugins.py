@@ -36,7 +36,9 @@ def _cell(mean: float, std: float) -> str:
 def plugin_block(results: Path) -> str:
     """HTML: a subsection with a table per plug-in model, or nothing when the config names none."""
     results = Path(results)
-    plugins, table = plugin_models(read_table(results / "mixture_runs.csv")), read_table(results / "mixture.csv")
+    runs_csv = results / "mixture_runs.csv"  # a version such as "1" must stay text, not become 1.0
+    runs = pd.read_csv(runs_csv, dtype={"model_class": str, "model_version": str}) if runs_csv.exists() else None
+    plugins, table = plugin_models(runs), read_table(results / "mixture.csv")
     if plugins.empty or table is None:
         return ""
     out = ["<h3 id='plugins'>Plug-in models (mixture.extra_models)</h3>",
