@@ -28,7 +28,6 @@ from ali.config import ConfigError, deep_update, load_config
 from ali.experiments import mixture as mx
 from ali.experiments.base import RunContext
 from ali.experiments.rows import run_rows
-from ali.models import plugin
 from ali.train.record import MODEL_FILE
 
 EXAMPLE = "examples.packed_ali:PackedALI"
