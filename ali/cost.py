@@ -18,7 +18,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ali.config import results_dir
+from ali.config import ConfigError, get, results_dir
+from ali.data.catalog import split_size
+from ali.experiments.base import experiment, plan_all
 
 DEVICES = ("cpu", "cuda")
 RATES_DIR = Path("results/rates")
@@ -146,8 +148,6 @@ def rate_for(spec: Mapping, device: str, group_size: int = 1, rates: Sequence[Ra
 def work(spec: Mapping) -> int:
     """Units of work of one run: training steps (mixture, images, semisup), images featurised (svm)."""
     if spec["experiment"] == "svm":
-        from ali.data.catalog import split_size
-
         return split_size(spec["dataset"], "train") + split_size(spec["dataset"], "test")
     return int(spec["steps"])
 
@@ -169,9 +169,6 @@ def runtime_minutes(specs: Mapping | Sequence[Mapping], device: str, rates: Sequ
 def target_runs(cfg: Mapping) -> dict[str, list[str]]:
     """Every Snakemake target this module prices, with the training runs it needs (run keys of
     ``plan_all``): the DAG's upstream training runs, read from the experiments' plans and settings."""
-    from ali.config import get
-    from ali.experiments.base import experiment
-
     root = results_dir(cfg)
     mix, img, svm, ssl = (experiment(n).plan(cfg) for n in ("mixture", "images", "svm", "semisup"))
     s = experiment("svm").settings(cfg)
@@ -204,9 +201,6 @@ def run_costs(cfg: Mapping, keys: Iterable[str], device: str | None = None,
               rates: Sequence[Rate] = BUILTIN) -> list[RunCost]:
     """Each run's cost on ``device`` (None: the device its experiment's config names; auto = cuda).
     Mixture ALI/GAN runs are priced at the group size their jobs would have on that device."""
-    from ali.experiments import mixture as mx
-    from ali.experiments.base import plan_all
-
     plan = plan_all(cfg)
     sizes: dict[str, dict[str, int]] = {}  # device kind -> {mixture run key: its job's group size}
     costs = []
@@ -217,8 +211,9 @@ def run_costs(cfg: Mapping, keys: Iterable[str], device: str | None = None,
         dev = "cpu" if dev == "cpu" else "cuda"
         if exp == "mixture" and dev not in sizes:
             on_dev = {**cfg, "mixture": {**cfg["mixture"], "device": dev}}
-            groups = mx.run_groups(mx.plan(on_dev), mx.group_size(on_dev))
-            sizes[dev] = {k: len(members) for members in groups.values() for k in members}
+            mixture = experiment("mixture")
+            jobs = mixture.jobs(mixture.plan(on_dev), on_dev)  # which runs one job trains, on that device
+            sizes[dev] = {k: len(members) for members in jobs.values() for k in members}
         size = sizes[dev].get(key, 1) if exp == "mixture" else 1
         costs.append(RunCost(key, dev, size, work(spec), rate_for(spec, dev, size, rates)))
     return costs
@@ -237,8 +232,6 @@ def cost_report(cfg: Mapping, targets: Sequence[str] | None = None, device: str 
     targets = list(targets or [t for t in known if t.rsplit("/", 1)[-1] in ("mixture.csv", "table1.csv", "table2.csv")])
     unknown = [t for t in targets if t not in known]
     if unknown:
-        from ali.config import ConfigError
-
         raise ConfigError(f"no cost known for target(s) {unknown}; known targets: {', '.join(known)}")
     rates = all_rates(device, rates_dir)
     sources: dict[str, int] = {}
