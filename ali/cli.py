@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 EPILOG = """\
@@ -235,6 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ali", description="Reproduce Adversarially Learned Inference "
                                 "(Dumoulin et al., ICLR 2017): plan, train, evaluate, report.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--verbose", action="store_true",
+                   help="on a bad file, print the library's own report under the one-line error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
@@ -318,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (ConfigError, UnusableFileError, DatasetMissingError) as err:  # a checkpoint's error is one too
         print(f"error: {err}", file=sys.stderr)
+        if args.verbose and err.__cause__ is not None:
+            traceback.print_exception(err.__cause__, file=sys.stderr)
         return 2
     except Preempted as stop:
         print(f"preempted: {stop}", file=sys.stderr)

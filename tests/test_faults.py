@@ -296,3 +296,11 @@ def test_a_spec_that_is_not_json_is_one_line(tmp_path):
     with pytest.raises(SystemExit) as err:
         main(["train", "--spec", '{"seed": 1', "--out", str(tmp_path)])
     assert str(err.value).startswith("error: --spec is not valid JSON") and "\n" not in str(err.value)
+
+
+def test_verbose_adds_the_librarys_report_below_the_one_line(trained, tmp_path, capsys):
+    run_dir = fresh(trained, tmp_path)
+    truncate(run_dir / RECORD)
+    assert main(["--verbose", "evaluate", "--run-dir", str(run_dir), "--device", "cpu"]) == 2
+    first, *rest = capsys.readouterr().err.splitlines()
+    assert first.startswith(f"error: record {run_dir / RECORD} is unreadable") and "JSONDecodeError" in "\n".join(rest)
