@@ -37,7 +37,7 @@ from ali.experiments.base import write_csv, write_json
 from ali.report import curves
 from ali.train.checkpoint import CHECKPOINT
 from ali.train.files import UnusableFileError
-from ali.train.preempt import PREEMPTED_EXIT, STOP, stop_on_signals
+from ali.train.preempt import PREEMPTED_EXIT, STOP, Preempted, stop_on_signals
 from ali.train.progress import HISTORY, History
 from ali.train.record import MODEL_FILE, RECORD, write_record
 
@@ -116,9 +116,10 @@ def test_stop_on_signals_restores_the_previous_handlers():
     try:
         with stop_on_signals():
             assert signal.getsignal(signal.SIGUSR1) == STOP.handle == signal.getsignal(signal.SIGTERM)
+            STOP.defer()
             signal.raise_signal(signal.SIGUSR1)
             assert STOP.signum == signal.SIGUSR1
-        assert signal.getsignal(signal.SIGUSR1) is mine and STOP.signum is None
+        assert signal.getsignal(signal.SIGUSR1) is mine and STOP.signum is None and not STOP.deferring
         assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
     finally:
         signal.signal(signal.SIGUSR1, before)
@@ -304,3 +305,12 @@ def test_verbose_adds_the_librarys_report_below_the_one_line(trained, tmp_path, 
     assert main(["--verbose", "evaluate", "--run-dir", str(run_dir), "--device", "cpu"]) == 2
     first, *rest = capsys.readouterr().err.splitlines()
     assert first.startswith(f"error: record {run_dir / RECORD} is unreadable") and "JSONDecodeError" in "\n".join(rest)
+
+
+def test_a_stop_signal_before_any_training_loop_stops_at_once_and_inside_one_waits():
+    with stop_on_signals():
+        with pytest.raises(Preempted, match="before training started"):
+            signal.raise_signal(signal.SIGTERM)  # building, loading data: nothing to save
+        STOP.defer()  # what the loop driver does as it starts
+        signal.raise_signal(signal.SIGTERM)
+        assert STOP.signum == signal.SIGTERM

@@ -90,6 +90,7 @@ def drive(trainee: Trainee, *, steps: int, checkpoint: Path, owner: str, device:
         return elapsed + time.perf_counter() - t_start
 
     step = start
+    STOP.defer()  # a stop signal now waits for the next step boundary
     with fp32_math(precision, device):  # fp32 means IEEE fp32 on CUDA; tf32 lets cuBLAS and cuDNN use TF32
         try:
             while step < steps:
