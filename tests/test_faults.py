@@ -2,9 +2,10 @@
 preemption signal, SIGKILL at random moments, and bad files met with one line.
 
 - A result writer (metrics.json, a table's CSV, record.json, a figure) hit by ENOSPC part-way leaves
-  the previous file as it was and no temporary file.
+  the previous file as it was and no temporary file; the next write removes a killed writer's.
 - SIGTERM or SIGUSR1 to a real ``python -m ali train`` (a group, a solo run): a checkpoint at the
-  step boundary, exit status 75, and the rerun ends bit-identical (CPU) to an uninterrupted run.
+  step boundary, exit status 75, and the rerun ends bit-identical (CPU) to an uninterrupted run;
+  before any loop the signal stops the job at once; the previous handlers come back.
 - SIGKILL at three seeded random moments of a grouped job, each resumed: the same bits at the end.
 - A corrupt checkpoint, record, metrics, weights, features, curve, config, dataset or --spec is one
   line naming the file (or option) and the fix, never advising ``weights_only=False``.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import copy
 import errno
 import json
+import os
 import random
 import signal
 import subprocess
@@ -195,6 +197,7 @@ def test_sigkill_at_seeded_random_moments_then_resume_ends_as_the_uninterrupted_
     assert done.returncode == 0, done.stderr
     assert resumed_from == sorted(resumed_from) and resumed_from[0] >= 50
     assert_same_runs(dirs, ref)
+    assert not [p for d in dirs for p in d.iterdir() if p.name.endswith(".tmp")]  # no half file of a killed write
 
 
 # -------------------------------------------------------------------------------- bad files: one line
@@ -314,3 +317,12 @@ def test_a_stop_signal_before_any_training_loop_stops_at_once_and_inside_one_wai
         STOP.defer()  # what the loop driver does as it starts
         signal.raise_signal(signal.SIGTERM)
         assert STOP.signum == signal.SIGTERM
+
+
+def test_the_next_write_removes_a_killed_writers_temporary_file(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    left = tmp_path / f".checkpoint.pt.{int(dead.stdout)}.0badc0de.tmp"  # what SIGKILL mid-write leaves
+    alive = tmp_path / f".checkpoint.pt.{os.getpid()}.0badc0de.tmp"  # a writer still running: never touched
+    left.write_bytes(b"half"), alive.write_bytes(b"half")
+    files_mod.atomic_write(tmp_path / CHECKPOINT, lambda f: f.write(b"whole"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([CHECKPOINT, alive.name])

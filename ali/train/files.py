@@ -3,7 +3,8 @@ Files it reads back are parsed whole or refused with one line naming the file an
 
 Each write goes to a temporary file of a unique name beside the target, is flushed to the disk
 (fsync), then renamed over the target (``os.replace``, atomic on POSIX). Until the rename, the old
-file (the previous checkpoint, say) stays as it was; a failed write removes its temporary file.
+file (the previous checkpoint, say) stays as it was; a failed write removes its temporary file, and
+the next write of the same file removes those a killed writer left (its process is gone).
 
 Each read (``read_json``, ``read_tensors``, ``read_csv``) turns a missing, truncated or foreign file
 into an ``UnusableFileError``: "<what> <path> is unreadable ...; <fix>", the library's own words kept
@@ -39,6 +40,25 @@ def atomic_write(path: Path, write: Callable[[IO[bytes]], None]) -> None:
         tmp.unlink(missing_ok=True)
         raise
     _sync_directory(path.parent)
+    _remove_leftovers(path)
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Temporary files of ``path`` whose writer died (a SIGKILL mid-write): a checkpoint's may be large."""
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        pid = tmp.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def write_text(path: Path, text: str) -> None:
