@@ -1,8 +1,11 @@
 """Command line: ``ali <command> --help`` (or ``python -m ali``). The Snakemake rules call these.
 
-Five commands, each a lookup in the experiment registry (``ali.experiments.base``): ``plan`` lists
+Six commands, each a lookup in the experiment registry (``ali.experiments.base``): ``plan`` lists
 runs, ``train`` trains one, ``evaluate`` measures one, ``report`` turns runs into tables and
-figures, ``download`` fetches a dataset. No command knows any experiment by name.
+figures, ``download`` fetches a dataset. No command knows any experiment by name, except ``score``,
+which measures other people's samples and features as ``evaluate`` measures our runs (``ali.score``).
+Beside them, ``plan --cost`` prices targets before they run (``ali.cost``) and ``doctor`` checks every
+path on this machine through these commands (``ali.doctor``).
 """
 
 from __future__ import annotations
@@ -47,6 +50,16 @@ Measures one finished run; the experiment is read from the run's record.json:
   semisup  test error with the Polyak-averaged weights (and with the last weights, for reference).
   svm      C chosen on validation with one labelled draw, then n_trials fresh draws on the test set.
   images   image runs are measured through the svm experiment and their figures (`ali report`)."""
+
+DOCTOR_HELP = """\
+Runs every path once through this CLI (subprocesses of `python -m ali plan/train/evaluate/report` on
+tiny configs in a temporary folder): mixture ALI and GAN groups (simultaneous and alternating), every
+mixture baseline, image ALI/GAN/VAE, K+1 ALI and GAN-FM, SVM features; on CUDA also a captured group
+against an eager one, kill-and-resume under capture, a forced capture failure falling back to eager,
+no precision leaking into a later fp32 run, tests/test_train_capture_cuda.py, then the benchmarks.
+Prints one PASS/FAIL/SKIP line per check, writes the measured rates to <--out>/<device>.json (read
+by `ali plan --cost`) and exits 1 on any FAIL. Needs only PyTorch, torchvision, numpy, scikit-learn,
+pandas, matplotlib and PyYAML: `PYTHONPATH=. python3 -m ali doctor` works without installing the package."""
 
 
 def _context(args, exp=None):
@@ -125,9 +138,15 @@ def _settings_from_args(args, source) -> dict:
 
 
 def cmd_plan(args) -> None:
-    from ali.config import load_config
+    from ali.config import PRESET_DIR, load_config
     from ali.experiments.base import plan_all
 
+    args.configfile = args.configfile or PRESET_DIR / "paper.yaml"
+    if args.cost:
+        from ali.cost import cost_report
+
+        print(cost_report(load_config(args.configfile), args.target, args.device))
+        return
     specs = plan_all(load_config(args.configfile))
     if args.experiment:
         specs = {k: s for k, s in specs.items() if s["experiment"] == args.experiment}
@@ -204,6 +223,50 @@ def cmd_download(args) -> None:
         write_text(Path(args.flag), f"{args.dataset}: every split verified\n")
 
 
+def cmd_doctor(args) -> None:
+    from ali.doctor import main as doctor
+
+    if doctor(args.device, args.quick, Path(args.out), args.keep, args.budget):
+        raise SystemExit(1)
+
+
+SCORE_HELP = """\
+Measures what your model produced exactly as `ali evaluate` measures our runs (the same functions),
+under the settings of --configfile (default the paper preset). Files: .npy, .pt (one tensor) or .csv.
+  mixture  SAMPLES: (n_samples + n_strict_samples, 2) generator samples, the two batches in that order
+           (10,000 + 2,500 in the paper preset); NaN/inf rows count for no mode, as ours. With --latents
+           and --reconstructions (codes and reconstructions of the held-out set, in its order; or of
+           --inputs): the inference metrics too. --out: one tidy CSV row, with metrics_version.
+  svm      Table 1's L2-SVM protocol on your features: C chosen on validation with one class-balanced
+           draw, then n_trials fresh draws on the test set. Without --val, --train must be the whole
+           'train' split of svm.dataset, cut as the released code cuts it."""
+
+
+def cmd_score(args) -> None:
+    import pandas as pd
+
+    from ali import score
+    from ali.config import PRESET_DIR, load_config
+    from ali.experiments.base import write_csv
+    from ali.train.runtime import resolve_device
+
+    cfg = load_config(args.configfile or PRESET_DIR / "paper.yaml")
+    if args.kind == "mixture":
+        optional = (None if a is None else Path(a) for a in (args.latents, args.reconstructions, args.inputs))
+        row = score.score_mixture(cfg, Path(args.samples), *optional)
+        print(score.describe_mixture(row))
+        if args.out:
+            write_csv(pd.DataFrame([row]), Path(args.out))
+        return
+    pairs = (None if a is None else (Path(a[0]), Path(a[1])) for a in (args.train, args.test, args.val))
+    trials, table = score.score_svm(cfg, *pairs, name=args.name, device=resolve_device(args.device))
+    print(score.describe_svm(table.iloc[0]))
+    if args.out:
+        write_csv(trials, Path(args.out))
+    if args.table:
+        write_csv(table, Path(args.table))
+
+
 def _add_execution(s: argparse.ArgumentParser, device: bool = True) -> None:
     """The options that say how a command runs, never what it computes."""
     if device:
@@ -245,9 +308,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="A preset (config/paper.yaml, or another merged on top of it) expands into "
                                    "every run of every experiment: seed, learning rate, Adam betas in PyTorch's "
                                    "convention, init std, batch size and steps.")
-    s.add_argument("--configfile", required=True, help="preset YAML, e.g. config/paper.yaml")
+    s.add_argument("--configfile", help="preset YAML, merged on top of config/paper.yaml (default: the paper preset)")
     s.add_argument("--experiment", choices=sorted(EXPERIMENTS), help="only this experiment's runs")
     s.add_argument("--json", action="store_true", help="print the full run specs as JSON")
+    s.add_argument("--cost", action="store_true", help="per target and per run: steps, the rate (measured in "
+                   "results/rates/*.json, else the built-in table, with its source) and GPU-/CPU-hours")
+    s.add_argument("--target", nargs="+", help="with --cost: Snakemake targets to price (default: results/"
+                   "mixture.csv, table1.csv and table2.csv of the preset)")
+    s.add_argument("--device", choices=("cpu", "cuda"), help="with --cost: price every run on this device "
+                   "(default: each experiment's config device; auto counts as cuda)")
     s.set_defaults(func=cmd_plan)
 
     s = sub.add_parser("train", help="train one run, or a group of runs in one job (resumes from checkpoints)",
@@ -301,6 +370,39 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--flag", help="file to write once everything is verified (for the workflow)")
     s.set_defaults(func=cmd_download)
 
+    s = sub.add_parser("doctor", help="self-check every training path on this machine (CPU, or a new GPU box)",
+                       formatter_class=raw, description=DOCTOR_HELP)
+    s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda (default auto)")
+    s.add_argument("--quick", action="store_true", help="CPU CI: the mixture paths and raw SVM features only")
+    s.add_argument("--out", default="results/rates", help="folder for <device>.json, the measured rates "
+                                                         "(default results/rates)")
+    s.add_argument("--keep", action="store_true", help="keep the temporary run directories")
+    s.add_argument("--budget", type=float, default=480.0, help="seconds after which no further check starts "
+                                                               "(default 480: a lent GPU's 8 minutes)")
+    s.set_defaults(func=cmd_doctor)
+
+    s = sub.add_parser("score", help="measure your own model's samples or features as our runs are measured",
+                       description=SCORE_HELP, formatter_class=raw)
+    kinds = s.add_subparsers(dest="kind", required=True, metavar="KIND")
+    k = kinds.add_parser("mixture", help="mode counts, %% high quality, reverse KL (and inference metrics) of "
+                                         "mixture samples")
+    k.add_argument("samples", help="(n_samples + n_strict_samples, 2) generator samples")
+    k.add_argument("--latents", help="codes z = encode(x) of the held-out set (or of --inputs), (n, d)")
+    k.add_argument("--reconstructions", help="decode(z) of those codes, (n, 2)")
+    k.add_argument("--inputs", help="the inputs x encoded (default: the config's held-out set)")
+    k.add_argument("--out", help="CSV to write the one tidy row to")
+    k.add_argument("--configfile", help="preset YAML for mixture.data and mixture.eval (default config/paper.yaml)")
+    k = kinds.add_parser("svm", help="Table 1's L2-SVM protocol on your features")
+    for flag, need in (("--train", True), ("--val", False), ("--test", True)):
+        k.add_argument(flag, nargs=2, metavar=("FEATURES", "LABELS"), required=need,
+                       help=f"{flag[2:]} features (n, d) and labels (n,) in 0..9")
+    k.add_argument("--name", default="yours", help="the model column of the rows (default yours)")
+    k.add_argument("--out", help="CSV of the trials, one row each (as svm_trials.csv)")
+    k.add_argument("--table", help="CSV of their summary (as table1.csv's L2-SVM rows)")
+    k.add_argument("--configfile", help="preset YAML for the svm settings (default config/paper.yaml)")
+    k.add_argument("--device", default="auto", help="auto (CUDA if present), cpu or cuda[:N] (default auto)")
+    s.set_defaults(func=cmd_score)
+
     for action in sub._choices_actions:  # each command's --help opens with its one-line summary
         command = sub.choices[action.dest]
         command.description = f"{action.help}.\n\n{command.description or ''}".strip()
@@ -312,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from ali.config import ConfigError
     from ali.data.catalog import DatasetMissingError
+    from ali.score import ScoreInputError
     from ali.train.files import UnusableFileError
     from ali.train.preempt import PREEMPTED_EXIT, Preempted
 
@@ -319,8 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(getattr(args, "threads", 1))  # the one place threads are set
     try:
         args.func(args)
-    except (ConfigError, UnusableFileError, DatasetMissingError) as err:  # a checkpoint's error is one too
-        print(f"error: {err}", file=sys.stderr)
+    except (ConfigError, UnusableFileError, DatasetMissingError, ScoreInputError) as err:  # CheckpointError too
+        message = str(err)  # a schema error already reads "config error: ...", as the workflow prints it
+        print(message if message.startswith("config error:") else f"error: {message}", file=sys.stderr)
         if args.verbose and err.__cause__ is not None:
             traceback.print_exception(err.__cause__, file=sys.stderr)
         return 2

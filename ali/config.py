@@ -1,8 +1,10 @@
 """Config loading and checking shared by the CLI and the workflow.
 
-The workflow validates the whole config against ``workflow/schemas/config.schema.yaml``; the
-package checks each value it uses again, so the CLI gives the same clear errors without Snakemake.
-Every error names the offending key and says what would be accepted.
+The workflow validates the whole config against ``workflow/schemas/config.schema.yaml``, and so does
+:func:`load_config` (what ``ali plan``, ``train``, ``evaluate`` and ``report`` read with
+``--configfile``), with the same one-line message: a typo never trains on a silent default. The
+package checks each value it uses again. Every error names the offending key and says what would be
+accepted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 import yaml
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "config"
+SCHEMA = PRESET_DIR.parent / "workflow" / "schemas" / "config.schema.yaml"
 
 
 class ConfigError(ValueError):
@@ -52,7 +55,22 @@ def load_config(path: str | Path) -> dict:
     path = Path(path)
     paper = PRESET_DIR / "paper.yaml"
     base = _read(paper) if paper.exists() else {}
-    return deep_update(base, _read(path))
+    cfg = deep_update(base, _read(path))
+    check_schema(cfg)
+    return cfg
+
+
+def check_schema(cfg: Mapping) -> None:
+    """The workflow's schema check, raising ConfigError with the line the Snakefile prints first."""
+    from jsonschema import Draft202012Validator
+
+    from ali.config_errors import one_line
+
+    if not SCHEMA.exists():
+        raise ConfigError(f"config schema {SCHEMA} is missing: run from a full checkout of the repository")
+    error = next(Draft202012Validator(yaml.safe_load(SCHEMA.read_text())).iter_errors(cfg), None)
+    if error is not None:  # the first error, as Snakemake's validate() raises it
+        raise ConfigError(one_line(error))
 
 
 def results_dir(cfg: Mapping) -> str:

@@ -6,6 +6,7 @@ line a researcher needs is the first one they see.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 from jsonschema import ValidationError
@@ -52,7 +53,25 @@ def one_line(error: ValidationError) -> str:
     if error.validator == "required" and isinstance(error.instance, dict):
         missing = [k for k in error.validator_value if k not in error.instance]
         return f"config error: missing key {', '.join(dotted([*where, k]) for k in missing)}"
-    return f"config error: {dotted(where)} = {error.instance!r}: must be {_allowed(error)}"
+    return f"config error: {dotted(where)} = {error.instance!r}: must be {_allowed(error)}{_number_hint(error)}"
+
+
+def _number_hint(error: ValidationError) -> str:
+    """A number that YAML read as a string: PyYAML follows YAML 1.1, where ``3e-4`` (no dot) is a string."""
+    expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+    value = error.instance
+    if error.validator != "type" or not {"number", "integer"} & set(expected) or not isinstance(value, str):
+        return ""
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if not math.isfinite(number):
+        return ""
+    mantissa, e, exponent = value.lower().partition("e")
+    if e and "." not in mantissa:
+        return f" (YAML reads {value} as a string: write {mantissa}.0e{exponent})"
+    return f" (a quoted string: write {value} without quotes)"
 
 
 def find_validation_error(exc: BaseException) -> ValidationError | None:

@@ -5,7 +5,8 @@ Torch threads: every test runs with one thread (as `ali` jobs do by default; on 
 two threads spin-wait for each other), and any change a test makes (the CLI sets the count) is undone
 after it. A module that wants another count says so with ``pytestmark = pytest.mark.torch_threads(n)``.
 
-Snakemake runs in a copy of the workflow's files (every top-level file, workflow/ and config/; no
+Snakemake runs in a copy of the workflow's files (every top-level file, workflow/, config/ and
+profiles/, the default profile Snakemake reads by itself; no
 results/, no .snakemake/), so job counts never depend on what an earlier run left in results/ and a
 test never contends for the checkout's .snakemake lock. The `ali` the rules call is the checkout's own
 (installed editable).
@@ -29,7 +30,7 @@ PAPER = REPO / "config" / "paper.yaml"
 SMOKE = REPO / "config" / "smoke.yaml"
 TINY = REPO / "tests" / "tiny.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-WORKFLOW_DIRS = ("workflow", "config")  # with the top-level files (Snakefile, environment.yml, ...)
+WORKFLOW_DIRS = ("workflow", "config", "profiles")  # with the top-level files (Snakefile, environment.yml, ...)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SLURM_ACCOUNT = {"SBATCH_ACCOUNT": "testaccount"}  # the SLURM profile's account comes from SLURM's own variable
 

@@ -18,7 +18,7 @@ from ali.config import load_config
 from ali.experiments import mixture as mx
 from ali.experiments.base import EXPERIMENTS, all_reports, experiment, plan_all
 
-SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download")
+SUBCOMMANDS = ("plan", "train", "evaluate", "report", "download", "doctor", "score")
 
 
 def ali(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -43,11 +43,13 @@ def test_top_level_help_describes_the_suite_and_lists_every_command():
 
 
 @pytest.mark.parametrize("command,words", [
-    ("plan", ["--configfile", "--json", "--experiment"]),
+    ("plan", ["--configfile", "--json", "--experiment", "--cost", "--target", "--device"]),
     ("train", ["--spec", "--out", "--run", "--in", "--device", "--checkpoint-every", "--data-root"]),
     ("evaluate", ["--run-dir", "--out", "--settings", "--configfile", "--device"]),
     ("report", ["--in", "--out", "NAME=PATH", "--settings", "--configfile", "--data-root"]),
     ("download", ["--root", "--flag"]),
+    ("doctor", ["--quick", "--device", "--out", "PASS/FAIL/SKIP"]),
+    ("score", ["mixture", "svm", "--configfile"]),
 ])
 def test_each_subcommand_help_exits_zero_and_lists_its_options(command, words, capsys):
     out = help_text(command, capsys)
@@ -131,7 +133,7 @@ def test_plan_lists_every_run_of_the_smoke_preset():
     assert sorted(semisup_specs) == sorted(f"digits/{m}/labels{n}/seed0" for m in ("ali_kplus1", "gan_fm")
                                            for n in (50, 100))
     svm_specs = experiment("svm").plan(cfg)
-    assert list(svm_specs) == [f"svm/digits/{s}" for s in ("ali", "vae", "gan", "raw")]
+    assert list(svm_specs) == [f"svm/digits/{s}/seed0" for s in ("ali", "vae", "gan", "raw")]
     specs = plan_all(cfg)
     assert specs == {**mixture_specs, **image_specs, **semisup_specs, **svm_specs}
     assert {s["experiment"] for s in specs.values()} == set(EXPERIMENTS)
@@ -191,3 +193,21 @@ def test_corrupt_checkpoint_exits_2_and_says_to_delete_it(tmp_path):
     assert out.returncode == 2
     assert str(run_dir / "checkpoint.pt") in out.stderr and "delete" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("text,line", [
+    ("mixture:\n  train:\n    epoch: 3\n", "config error: unknown key mixture.train.epoch; allowed here: "),
+    ("semisup:\n  lr: 3e-4\n", "config error: semisup.lr = '3e-4': must be of type number (YAML reads 3e-4 as a "
+                               "string: write 3.0e-4)"),
+], ids=["typo", "yaml-string-number"])
+def test_plan_and_train_check_the_workflow_schema_with_its_one_line(tmp_path, text, line):
+    """A typo never plans or trains on a silent default: `ali` rejects what Snakemake's schema rejects,
+    with the line the Snakefile prints first (tests/test_readme.py compares the two on one file)."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    for argv in (["plan", "--configfile", str(bad)],
+                 ["train", "--configfile", str(bad), "--run", "fixed/ali/run0", "--out", str(tmp_path / "r")]):
+        out = ali(*argv)
+        assert out.returncode == 2, out.stderr
+        assert out.stderr.startswith(line) and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "r").exists()

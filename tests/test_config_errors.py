@@ -78,3 +78,14 @@ def test_exclusive_bounds_say_strictly():
     assert one_line(error) == "config error: mixture.eval.hq_stds = 0: must be a number > 0"
     error = first_error(lambda c: c["semisup"].update(beta1=1.5))
     assert one_line(error) == "config error: semisup.beta1 = 1.5: must be a number < 1"
+
+
+def test_a_number_yaml_reads_as_a_string_gets_a_hint():
+    """PyYAML (YAML 1.1) reads ``3e-4`` as a string; the line says how to write it as a number."""
+    error = first_error(lambda c: c["semisup"].update(yaml.safe_load("lr: 3e-4")))
+    assert one_line(error) == ("config error: semisup.lr = '3e-4': must be of type number "
+                               "(YAML reads 3e-4 as a string: write 3.0e-4)")
+    error = first_error(lambda c: c["semisup"].update(lr="0.5"))
+    assert one_line(error).endswith("must be of type number (a quoted string: write 0.5 without quotes)")
+    error = first_error(lambda c: c["mixture"]["data"].update(seed="abc"))  # not a number: no hint
+    assert "(" not in one_line(error)

@@ -28,11 +28,12 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from ali.engine.adam import RunAdam
 from ali.data.batches import epoch_permutation
 from ali.engine.batched import BatchedAdversary
-from ali.engine.step import GroupStep, noise_seed
+from ali.engine.noise import RunNoise
+from ali.engine.step import GroupStep
 from ali.experiments import mixture as mx
 from ali.experiments.mixture import run_key
 from ali.experiments.mixture import train_batched as train_group
-from ali.models.base import AdamKernel
+from ali.models.base import AdamKernel, noise_key
 from ali.optim import AdamConfig
 from ali.provenance import config_hash
 from ali.train import group as lifecycle_group
@@ -63,13 +64,13 @@ def differing(model: str, n: int, **changes) -> list[dict]:
     return specs
 
 
-def build_group(specs: list[dict], device: torch.device) -> GroupStep:
+def build_group(specs: list[dict], device: torch.device, adam_kernel: str | None = None) -> GroupStep:
     """The group as the mixture experiment builds it: its solo models and training sets."""
-    return lifecycle_group.build_group(specs, mx.build, mx.training_sets(specs), device)
+    return lifecycle_group.build_group(specs, mx.build, mx.training_sets(specs), device, adam_kernel=adam_kernel)
 
 
-def trained(specs: list[dict], steps: int) -> GroupStep:
-    group = build_group(specs, CPU)
+def trained(specs: list[dict], steps: int, adam_kernel: str | None = None) -> GroupStep:
+    group = build_group(specs, CPU, adam_kernel=adam_kernel)
     for step in range(steps):
         group.prepare(step)
         group()
@@ -109,6 +110,15 @@ def test_group_ends_bit_identical_to_groups_of_one(model, update, n_runs, steps)
     assert not torch.equal(group.d.param[0], build_group(specs[:1], CPU).d.param[0])
 
 
+def test_with_the_batched_adam_a_group_ends_bit_identical_to_groups_of_one():
+    """CUDA's Adam (one update for all runs), run on CPU: a run's numbers still do not depend on its group."""
+    specs = differing("ali", 3)
+    group = trained(specs, 30, "batched")
+    for r, spec in enumerate(specs):
+        assert_identical(run_state(group, r), run_state(trained([spec], 30, "batched"), 0))
+    assert not torch.equal(group.d.param[0], build_group(specs[:1], CPU).d.param[0])
+
+
 def test_pacgan_runs_each_train_on_their_own_set_in_one_group():
     """PacGAN's protocol: every run draws a fresh training set; grouped, each run still sees only its own."""
     specs = [tiny(f"pacgan/ali/run{i}", steps=40) for i in range(2)]
@@ -131,7 +141,8 @@ def test_initial_weights_are_the_solo_builds():
 
 # ------------------------------------------------------------------------------------ vs the solo model
 def solo_steps(spec: dict, steps: int) -> tuple[list[list[float]], dict]:
-    """The solo model's own train_step, fed the engine's batches and noise stream; fused Adam, as the engine.
+    """The solo model's own train_step, fed the engine's batches and noise (``RunNoise`` of the run's seed,
+    passed as the step's noise inputs); torch.optim.Adam.
 
     Returns each step's [L_D, L_G] and the final state dict."""
     seed_everything(spec["seed"])
@@ -142,18 +153,22 @@ def solo_steps(spec: dict, steps: int) -> tuple[list[list[float]], dict]:
     x, _ = mx.train_set(mx.mixture_data(spec))
     data = torch.from_numpy(x)
     perm = epoch_permutation(spec["seed"], 0, len(data), CPU)
-    torch.manual_seed(noise_seed(spec["seed"]))  # the global stream the solo model draws from = the run's stream
     b = spec["batch_size"]
+    shapes = model.noise_shapes(data[:b])  # the solo model's noise inputs, in order
+    noise = RunNoise([spec["seed"]], list(shapes.values()), CPU)
     losses = []
     for k in range(steps):
-        out = model.train_step(data[perm[k * b:(k + 1) * b]])
+        inputs = {noise_key(name, p): t[0] for p in range(model.forward_passes)
+                  for name, t in zip(shapes, noise(torch.tensor(k), p))}
+        out = model.train_step(data[perm[k * b:(k + 1) * b]], **inputs)
         losses.append([float(out["loss_d"]), float(out["loss_g"])])
     return losses, model.state_dict()
 
 
-@pytest.mark.parametrize("key, update", [("random/ali/run1", "simultaneous"), ("random/gan/run1", "simultaneous"),
-                                         ("random/ali/run1", "alternating")])
-def test_group_of_one_is_the_solo_model(key, update):
+@pytest.mark.parametrize("key, update, adam_kernel", [
+    ("random/ali/run1", "simultaneous", None), ("random/gan/run1", "simultaneous", None),
+    ("random/ali/run1", "alternating", None), ("random/gan/run1", "simultaneous", "batched")])
+def test_group_of_one_is_the_solo_model(key, update, adam_kernel):
     """Same losses (L_D and L_G) each step; parameters as close as a rounding difference lets them stay.
 
     The one difference is BatchNorm's kernel ((1, C, B) here, (B, C) there): ~1e-7 relative in the
@@ -163,7 +178,7 @@ def test_group_of_one_is_the_solo_model(key, update):
     spec = tiny(key, update=update)
     steps = 8
     solo_losses, solo_state = solo_steps(spec, steps)
-    group = build_group([spec], CPU)
+    group = build_group([spec], CPU, adam_kernel=adam_kernel)
     engine_losses = []
     for k in range(steps):
         group.prepare(k)
@@ -209,6 +224,43 @@ def test_adam_is_torch_fused_adam_per_run():
         assert torch.equal(param[r], torch.cat([p.detach() for p in refs[r]])), r
         assert torch.equal(adam.exp_avg_sq[r], torch.cat([opts[r].state[p]["exp_avg_sq"] for p in refs[r]])), r
     assert adam.steps.tolist() == [12.0, 12.0, 10.0]
+
+
+def test_batched_adam_is_torch_adam_per_run_and_a_run_moves_the_same_in_any_group():
+    g = torch.Generator().manual_seed(0)
+    lrs, betas = [1e-3, 3e-4, 2e-2], [(0.5, 0.999), (0.2, 0.99), (0.9, 0.999)]
+    param = torch.randn(3, 70, generator=g)
+    slots = [(0, 40), (40, 30)]
+    frozen_at = {0, 4, 5}  # run 2 skips these steps (its very first included), with non-finite gradients
+    grads = [[torch.randn(3, n, generator=g) for _, n in slots] for _ in range(12)]
+    for step in frozen_at:
+        grads[step][0][2, 0] = float("nan")
+    frozen = [torch.tensor([0.0, 0.0, 1.0 if step in frozen_at else 0.0]) for step in range(12)]
+    refs = [[torch.nn.Parameter(param[r, a:a + n].clone()) for a, n in slots] for r in range(3)]
+    opts = [torch.optim.Adam(refs[r], lr=lrs[r], betas=betas[r], eps=1e-8) for r in range(3)]
+    adam = RunAdam(param.clone(), slots, lrs, betas, kernel="batched")
+    for step in range(12):
+        before = adam.state_dict()["param"][2].clone(), adam.exp_avg[2].clone(), adam.exp_avg_sq[2].clone()
+        adam.step(grads[step], frozen[step])
+        for r in range(3):
+            if frozen[step][r] == 0:
+                for p, grad in zip(refs[r], grads[step]):
+                    p.grad = grad[r].clone()
+                opts[r].step()
+        if step in frozen_at:
+            after = adam.param[2], adam.exp_avg[2], adam.exp_avg_sq[2]
+            assert all(torch.equal(a, b) for a, b in zip(before, after))  # a frozen run does not move at all
+    for r in range(3):
+        torch.testing.assert_close(adam.param[r], torch.cat([p.detach() for p in refs[r]]), rtol=1e-6, atol=1e-7)
+        torch.testing.assert_close(adam.exp_avg_sq[r], torch.cat([opts[r].state[p]["exp_avg_sq"] for p in refs[r]]),
+                                   rtol=1e-6, atol=0)
+    assert adam.steps.tolist() == [12.0, 12.0, 9.0]
+    for r in range(3):  # alone, run r ends bit-identical to its row of the group
+        alone = RunAdam(param[r:r + 1].clone(), slots, lrs[r:r + 1], betas[r:r + 1], kernel="batched")
+        for step in range(12):
+            alone.step([gr[r:r + 1] for gr in grads[step]], frozen[step][r:r + 1])
+        for name, value in alone.state_dict().items():
+            assert torch.equal(value[0], adam.state_dict()[name][r]), (r, name)
 
 
 # ------------------------------------------------------------------------------------------- divergence
@@ -309,10 +361,11 @@ def test_the_host_sync_detector_sees_syncs_and_boolean_masks():
                            "aten::_local_scalar_dense.default", "aten::nonzero.default"]
 
 
-@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
-def test_the_group_step_never_syncs_with_the_host(update):
+@pytest.mark.parametrize("update, adam_kernel", [("simultaneous", "fused"), ("alternating", "fused"),
+                                                 ("simultaneous", "batched")])
+def test_the_group_step_never_syncs_with_the_host(update, adam_kernel):
     """What a CUDA graph needs, checked on every op the dispatcher sees: forward, both gradients, Adam, commit."""
-    group = build_group(differing("ali", 2, update=update), CPU)
+    group = build_group(differing("ali", 2, update=update), CPU, adam_kernel=adam_kernel)
     group.prepare(0)
     with HostSyncs() as probe:
         group()
@@ -352,6 +405,44 @@ def test_the_step_never_syncs_with_the_host(monkeypatch):
     assert int(group.step_count) == 2
 
 
+# ------------------------------------------------------------------------------------ launch count
+class OpCounter(TorchDispatchMode):
+    """Counts every op the dispatcher runs (the CPU proxy for kernel launches on a GPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.ops: list[str] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.ops.append(str(func))
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("update", ["simultaneous", "alternating"])
+def test_a_group_step_dispatches_the_same_ops_for_1_10_and_40_runs(update):
+    """Noise, forward, gradients, Adam and the commit are each batched over the runs: no per-run loop."""
+    specs = [tiny(f"random/gan/run{i % 10}", update=update, seed=i) for i in range(40)]
+    for spec in specs:
+        spec["nets"].update(gen_hidden=8, disc_hidden=4)
+    counts, groups = {}, {}
+    for r in (1, 10, 40):
+        group = build_group(specs[:r], CPU, adam_kernel="batched")  # CUDA's Adam (CPU's is a fused call per run)
+        group.prepare(0)
+        group()  # lazy state on the first call
+        with OpCounter() as counter:
+            group()
+        counts[r], groups[r] = counter.ops, group
+    assert counts[1] == counts[10] == counts[40]
+    assert len(counts[1]) > 50  # the counter saw the whole step
+    # and a wide group (every CPU vector loop runs full lanes over it) still leaves each run as alone
+    last = build_group(specs[39:], CPU, adam_kernel="batched")
+    for step in range(2):
+        last.prepare(step)
+        last()
+    assert_identical(run_state(groups[40], 39), run_state(last, 0))
+    assert_identical(run_state(groups[40], 0), run_state(groups[1], 0))
+
+
 # ------------------------------------------------------------------------------------- CUDA-graph runner
 class FakeGraph:
     """torch.cuda.CUDAGraph for a CPU test: replay calls the captured step; ``fail`` makes capture raise."""
@@ -362,8 +453,6 @@ class FakeGraph:
         self.generators, self.step = [], None
 
     def register_generator_state(self, gen):
-        if FakeGraph.fail:
-            raise RuntimeError("not capturable here")
         self.generators.append(gen)
 
     def replay(self):
@@ -384,6 +473,8 @@ def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
 
     @contextlib.contextmanager
     def capture(graph):  # like torch.cuda.graph: the body is recorded, not run, so the state is restored
+        if FakeGraph.fail:
+            raise RuntimeError("not capturable here")
         snapshot = group.state_dict()
         yield
         group.load_state_dict(snapshot)
@@ -396,7 +487,7 @@ def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
                        ("synchronize", lambda: None)):
         monkeypatch.setattr(torch.cuda, name, fake)
     runner = StepRunner(lambda inputs: group(), capture=True, snapshot=group.state_dict,
-                        restore=group.load_state_dict, generators=group.generators, label="group-")
+                        restore=group.load_state_dict, label="group-")
     with pytest.warns(RuntimeWarning) if fail else contextlib.nullcontext():
         for step in range(12):
             group.prepare(step)
@@ -406,7 +497,7 @@ def test_capture_runner_replays_the_eager_step(monkeypatch, fail):
         assert runner.replays == 0
     else:
         assert runner.engine == "group-captured" and len(captures) == 1 and runner.replays == 12
-        assert captures[0].generators == group.generators
+        assert captures[0].generators == []  # the noise is a function of (seed, step): no generator state
     eager = trained(specs, 12)
     for r in range(2):
         assert_identical(run_state(group, r), run_state(eager, r))
@@ -487,7 +578,7 @@ def test_group_checkpoint_is_plain_tensors_and_guards_its_config(tmp_path):
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     assert ckpt["step"] == 10 and ckpt["device"] == "cpu"
     state = ckpt["state"]["group"]
-    assert state["generators"].dtype == torch.uint8 and state["generators"].shape[0] == 2
+    assert "generators" not in state  # the noise is a function of (seed, step): no generator state
     assert state["alive"].tolist() == [True, True] and state["first_bad"].tolist() == [0, 0]
     assert state["d"]["exp_avg"].shape == state["d"]["param"].shape and state["d"]["steps"].tolist() == [10, 10]
 

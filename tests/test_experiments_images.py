@@ -98,11 +98,12 @@ def log_odds_of_mean_pixel(spec: dict) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------------ plan
 def test_paper_plan_has_svhn_and_cifar10_times_every_model(paper_plan):
-    assert set(paper_plan) == {f"{d}/{m}/seed0" for d in ("svhn", "cifar10") for m in MODELS}
+    svm_seeds = {f"svhn/{m}/seed{k}" for m in MODELS for k in (1, 2)}  # svm.image_seeds: the SVM's sources
+    assert set(paper_plan) == {f"{d}/{m}/seed0" for d in ("svhn", "cifar10") for m in MODELS} | svm_seeds
     for key, spec in paper_plan.items():
-        dataset, model, _ = key.split("/")
+        dataset, model, seed = key.split("/")
         assert spec["experiment"] == "images" and spec["preset"] == "paper"
-        assert (spec["dataset"], spec["model"], spec["seed"], spec["arch"]) == (dataset, model, 0, dataset)
+        assert (spec["dataset"], spec["model"], f"seed{spec['seed']}", spec["arch"]) == (dataset, model, seed, dataset)
         assert spec["update"] == "simultaneous" and spec["precision"] == "fp32" and "amp" not in spec
         assert not {"capture", "channels_last"} & set(spec)  # execution choices: the run context's, not the spec's
         assert spec["init_std"] == 0.01 and spec["heldout_split"] == "test"

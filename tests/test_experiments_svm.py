@@ -57,7 +57,7 @@ def test_paper_settings_are_the_released_protocol(paper_cfg):
     assert s["sources"] == ["ali", "vae", "gan", "raw"]
     assert s["features"] == "released"
     assert s["n_per_class"] == 100 and s["n_trials"] == 100
-    assert s["image_seed"] == 0 and s["draw_seed"] == 1000 and s["solver"] == "exact"
+    assert s["image_seeds"] == [0, 1, 2] and s["draw_seed"] == 1000 and s["solver"] == "exact"
     grid = svm.c_grid(s)
     assert grid.shape == (50,)
     assert np.array_equal(grid, np.exp(np.linspace(-20, 20, 50)))
@@ -81,7 +81,8 @@ def with_svm(cfg: dict, **svm_values) -> dict:
 
 @pytest.mark.parametrize("values,key", [
     ({"sources": ["ali", "dcgan"]}, "svm.sources"),
-    ({"image_seed": 3}, "svm.image_seed"),
+    ({"image_seeds": []}, "svm.image_seeds"),
+    ({"image_seeds": [0, 0]}, "svm.image_seeds"),
     ({"features": "all_layers"}, "svm.features"),
     ({"dataset": "cifar10"}, "svm.dataset"),  # smoke trains digits only
     ({"dataset": "mnist"}, "svm.dataset"),
@@ -149,9 +150,9 @@ def e2e(tmp_path_factory, smoke_cfg) -> dict:
         assert image_records[model]["status"] == "ok"
         runs[model] = run_dir
     for source in SOURCES:
-        run_dir = root / "svm" / "digits" / source
+        run_dir = root / "svm" / "digits" / source / "seed0"
         ctx = context(root, **({"run": runs[source]} if source in runs else {}))
-        records[source] = exp.train_run(plan[f"svm/digits/{source}"], run_dir, ctx)
+        records[source] = exp.train_run(plan[f"svm/digits/{source}/seed0"], run_dir, ctx)
         results[source] = exp.evaluate_run(run_dir, exp.settings(smoke_cfg), ctx)
         write_json(run_dir / METRICS, results[source])  # as `ali evaluate` writes it
     return {"root": root, "settings": svm.settings(smoke_cfg), "plan": plan, "runs": runs,
@@ -159,7 +160,7 @@ def e2e(tmp_path_factory, smoke_cfg) -> dict:
 
 
 def svm_dir(e2e, source) -> Path:
-    return e2e["root"] / "svm" / "digits" / source
+    return e2e["root"] / "svm" / "digits" / source / "seed0"
 
 
 def features(path: Path) -> dict:
@@ -169,15 +170,15 @@ def features(path: Path) -> dict:
 def test_plan_has_one_feature_run_per_source(smoke_cfg):
     s = svm.settings(smoke_cfg)
     plan = svm.plan(smoke_cfg)
-    assert list(plan) == [f"svm/digits/{source}" for source in s["sources"]]
+    assert list(plan) == [f"svm/digits/{source}/seed0" for source in s["sources"]]
     for key, spec in plan.items():
-        assert spec == {"experiment": "svm", "preset": "smoke", "model": key.split("/")[-1], "seed": s["image_seed"],
+        assert spec == {"experiment": "svm", "preset": "smoke", "model": key.split("/")[-2], "seed": 0,
                         "dataset": "digits", "settings": s}
     json.dumps(plan)  # the workflow passes each spec as JSON
 
 
 def test_a_model_source_without_its_image_run_is_refused(smoke_cfg, tmp_path):
-    spec = svm.plan(smoke_cfg)["svm/digits/ali"]
+    spec = svm.plan(smoke_cfg)["svm/digits/ali/seed0"]
     with pytest.raises(ConfigError, match=re.escape("--in run=DIR")):
         experiment("svm").train_run(spec, tmp_path / "ali", context(tmp_path))
     assert not (tmp_path / "ali" / svm.FEATURES).exists()
@@ -199,7 +200,7 @@ def test_features_and_record(e2e, source):
     # the run record: the planned spec, and where its features came from
     record = e2e["records"][source]
     assert read_record(svm_dir(e2e, source)) == json.loads(json.dumps(record))
-    assert record["spec"] == e2e["plan"][f"svm/digits/{source}"] and record["status"] == "ok"
+    assert record["spec"] == e2e["plan"][f"svm/digits/{source}/seed0"] and record["status"] == "ok"
     assert not record["diverged"] and record["wall_time_s"] >= 0
     assert record["source_run"] == meta["run_dir"] and record["source_config_hash"] == meta["run_config_hash"]
     assert record["provenance"] == meta["provenance"]
@@ -302,20 +303,20 @@ def test_table1_paper_columns_only_for_svhn(e2e, tmp_path):
 @pytest.mark.slow
 def test_cli_train_features_from_the_configfile(e2e, tmp_path):
     out = tmp_path / "ali"
-    rc = cli.main(["train", "--configfile", str(SMOKE), "--run", "svm/digits/ali", "--out", str(out),
+    rc = cli.main(["train", "--configfile", str(SMOKE), "--run", "svm/digits/ali/seed0", "--out", str(out),
                    "--in", f"run={e2e['runs']['ali']}", "--data-root", str(e2e["root"]), "--device", "cpu"])
     assert rc == 0 and (out / svm.FEATURES).is_file()
     got, ref = features(out / svm.FEATURES), features(svm_dir(e2e, "ali") / svm.FEATURES)
     assert got["meta"]["feature_dim"] == 5_376
     for key, value in ref["features"].items():
         assert torch.allclose(got["features"][key].float(), value.float(), rtol=1e-5, atol=1e-5), key
-    assert read_record(out)["spec"] == e2e["plan"]["svm/digits/ali"]
+    assert read_record(out)["spec"] == e2e["plan"]["svm/digits/ali/seed0"]
 
 
 @pytest.mark.slow
 def test_cli_train_raw_features_with_a_spec(e2e, tmp_path):
     out = tmp_path / "raw"
-    rc = cli.main(["train", "--spec", json.dumps(e2e["plan"]["svm/digits/raw"]), "--out", str(out),
+    rc = cli.main(["train", "--spec", json.dumps(e2e["plan"]["svm/digits/raw/seed0"]), "--out", str(out),
                    "--data-root", str(e2e["root"]), "--device", "cpu"])
     assert rc == 0
     got, ref = features(out / svm.FEATURES), features(svm_dir(e2e, "raw") / svm.FEATURES)
@@ -356,12 +357,28 @@ def test_cli_evaluate_and_report_table1(e2e, tmp_path):
     assert rc == 0 and pd.read_csv(out_table)["model"].tolist() == list(SOURCES)
 
 
+@pytest.mark.slow
+def test_ali_score_svm_on_our_encoder_features_reproduces_our_trials_rows(e2e, tmp_path):
+    """`ali score svm` on the ALI run's own features, saved as a user would save theirs: our svm_trials rows."""
+    f = features(svm_dir(e2e, "ali") / svm.FEATURES)["features"]
+    args = []
+    for flag, part in (("--train", "pool"), ("--val", "valid"), ("--test", "test")):
+        torch.save(f[part], tmp_path / f"{part}.pt")
+        np.save(tmp_path / f"{part}_labels.npy", f[f"{part}_labels"].numpy())
+        args += [flag, str(tmp_path / f"{part}.pt"), str(tmp_path / f"{part}_labels.npy")]
+    out = tmp_path / "trials.csv"
+    assert cli.main(["score", "svm", *args, "--configfile", str(SMOKE), "--device", "cpu", "--out", str(out)]) == 0
+    ours = runs_frame([svm_dir(e2e, "ali")], sort=TRIALS_SORT)
+    cols = ["trial", "draw_seed", "C", "error_pct", "feature_dim", "n_labelled", "settings_hash"]
+    pd.testing.assert_frame_equal(pd.read_csv(out)[cols], ours[cols], check_dtype=False)
+
+
 def test_cli_bad_svm_config_exits_2_naming_the_key(tmp_path, capsys):
     cfg = yaml.safe_load(SMOKE.read_text())
     cfg["svm"]["features"] = "all_layers"
     bad = tmp_path / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    rc = cli.main(["train", "--configfile", str(bad), "--run", "svm/digits/raw", "--out", str(tmp_path / "raw"),
+    rc = cli.main(["train", "--configfile", str(bad), "--run", "svm/digits/raw/seed0", "--out", str(tmp_path / "raw"),
                    "--data-root", str(tmp_path)])
     assert rc == 2
     err = capsys.readouterr().err
@@ -380,31 +397,42 @@ def svm_jobs_carry_the_plan(text: str, cfg: dict, results: str) -> None:
     plan = svm.plan(cfg)
     assert sorted(train_specs(text, "svm"), key=canonical) == sorted(plan.values(), key=canonical)
     s = svm.settings(cfg)
-    image_run = f"{results}/images/{s['dataset']}/{{}}/seed{s['image_seed']}"
+    image_run = f"{results}/images/{s['dataset']}/{{}}/{{}}"
     for j in jobs(text, "svm_features"):
-        source = j["output"].split("/")[-2]
-        assert in_args(j["shell"], "run") == ([] if source == "raw" else [image_run.format(source)]), j["shell"]
+        source, seed = j["output"].split("/")[-3:-1]
+        assert in_args(j["shell"], "run") == ([] if source == "raw" else [image_run.format(source, seed)]), j["shell"]
     for j in jobs(text, "svm_trials"):
         run = j["output"].removesuffix("/metrics.json")
         assert re.search(rf"\$ALI evaluate --run-dir {re.escape(run)} --out {re.escape(j['output'])} ", j["shell"])
+
+
+PAPER_SVM_RUNS = [f"{s}/seed{k}" for s in ("ali", "vae", "gan") for k in (0, 1, 2)] + ["raw/seed0"]
+
+
+def test_paper_plan_trains_each_source_over_three_seeds_and_pixels_once(paper_cfg):
+    assert sorted(svm.plan(paper_cfg)) == sorted(f"svm/svhn/{r}" for r in PAPER_SVM_RUNS)
+    image_runs = im.plan(paper_cfg)
+    assert {f"svhn/{m}/seed{k}" for m in ("ali", "vae", "gan") for k in (0, 1, 2)} <= set(image_runs)
+    assert not any(k.startswith("cifar10/") and not k.endswith("seed0") for k in image_runs)  # svm.dataset only
 
 
 @pytest.mark.slow
 def test_paper_dry_run_plans_the_svm_jobs(workdir, paper_cfg):
     text = dry_run(workdir, "--cores", "8", "results/table1.csv")
     stats = job_stats(text)
-    assert stats["svm_features"] == 4 and stats["svm_trials"] == 4 and stats["table1"] == 1
-    assert stats["images_train"] == 3
+    assert stats["svm_features"] == 10 and stats["svm_trials"] == 10 and stats["table1"] == 1  # 3 seeds, raw once
+    assert stats["images_train"] == 9
     out = outputs(text)
-    for source in ("ali", "vae", "gan", "raw"):
-        assert f"results/svm/svhn/{source}/features.pt" in out
-        assert f"results/svm/svhn/{source}/metrics.json" in out
+    for run in PAPER_SVM_RUNS:
+        assert f"results/svm/svhn/{run}/features.pt" in out
+        assert f"results/svm/svhn/{run}/metrics.json" in out
     for model in ("ali", "gan", "vae"):
-        assert f"results/images/svhn/{model}/seed0/record.json" in out
+        for seed in (0, 1, 2):
+            assert f"results/images/svhn/{model}/seed{seed}/record.json" in out
     assert {"results/svm_trials.csv", "results/table1.csv"} <= out
     svm_jobs_carry_the_plan(text, paper_cfg, "results")  # the paper settings, in every features spec
     (table1,) = jobs(text, "table1")
-    assert sorted(in_args(table1["shell"], "svm")) == [f"results/svm/svhn/{s}" for s in ("ali", "gan", "raw", "vae")]
+    assert sorted(in_args(table1["shell"], "svm")) == sorted(f"results/svm/svhn/{r}" for r in PAPER_SVM_RUNS)
 
 
 @pytest.mark.slow
@@ -416,5 +444,5 @@ def test_smoke_dry_run_writes_under_results_smoke(workdir, smoke_cfg):
     out = outputs(text)
     assert out and all(p.startswith("results/smoke/") for p in out)
     for source in ("ali", "vae", "gan", "raw"):
-        assert f"results/smoke/svm/digits/{source}/metrics.json" in out
+        assert f"results/smoke/svm/digits/{source}/seed0/metrics.json" in out
     svm_jobs_carry_the_plan(text, smoke_cfg, "results/smoke")

@@ -7,8 +7,8 @@ preemption signal, SIGKILL at random moments, and bad files met with one line.
   step boundary, exit status 75, and the rerun ends bit-identical (CPU) to an uninterrupted run;
   before any loop the signal stops the job at once; the previous handlers come back.
 - SIGKILL at three seeded random moments of a grouped job, each resumed: the same bits at the end.
-- A corrupt checkpoint, record, metrics, weights, features, curve, config, dataset or --spec is one
-  line naming the file (or option) and the fix, never advising ``weights_only=False``.
+- A corrupt checkpoint, record, metrics, weights, features, curve, config, dataset, measured rates
+  or --spec is one line naming the file (or option) and the fix, never advising ``weights_only=False``.
 """
 
 from __future__ import annotations
@@ -282,8 +282,18 @@ def bad_dataset(run_dir: Path, capsys):
     return path.parent.parent, message.splitlines()[0] + " " + message.splitlines()[-1]  # the summary, the fix
 
 
+def bad_rates(run_dir: Path, capsys):
+    from ali.cost import measured_rates
+
+    path = run_dir / "rates" / "h200.json"
+    path.parent.mkdir()
+    path.write_text('{"kind": "cuda", "rates": [')
+    return raised(UnusableFileError, path, lambda: measured_rates(path.parent))
+
+
 BAD = {"checkpoint": bad_checkpoint, "record": bad_record, "config": bad_config, "metrics": bad_metrics,
-       "weights": bad_weights, "svm features": bad_features, "curve": bad_curve, "dataset": bad_dataset}
+       "weights": bad_weights, "svm features": bad_features, "curve": bad_curve, "dataset": bad_dataset,
+       "measured rates": bad_rates}
 FIXES = ("delete", "fix", "rerun", "ali download")
 
 

@@ -80,21 +80,23 @@ def test_a_cuda_checkpoint_resumed_on_cpu_is_one_clear_error(tmp_path):
     assert str(path) in msg and "written by a cuda run" in msg and "--device cuda" in msg and "\n" not in msg
 
 
-def test_a_group_checkpoint_with_a_cuda_sized_rng_state_is_refused_before_anything_is_restored(tmp_path):
+def test_a_group_checkpoint_whose_state_does_not_fit_is_refused_before_anything_is_restored(tmp_path):
+    # (Was: a CUDA-sized generator state. The engine's noise is now a function of (seed, step), so a group
+    # checkpoint holds no generator; the same guard is tested on a tensor of another group's size.)
     specs = [tiny("ali", run=0), tiny("ali", run=1)]
     with pytest.raises(KeyboardInterrupt):
         group(specs, tmp_path, stop_at=7)
     path = tmp_path / mx.run_key(specs[0]) / CHECKPOINT
 
-    def cuda_generators(ckpt):  # a CUDA Philox state is 16 bytes; a CPU generator's is 5056
-        ckpt["state"]["group"]["generators"] = torch.zeros(2, 16, dtype=torch.uint8)
-    rewrite(path, cuda_generators)
+    def three_runs(ckpt):  # the alive mask of a group of 3
+        ckpt["state"]["group"]["alive"] = torch.ones(3, dtype=torch.bool)
+    rewrite(path, three_runs)
 
     loaded = []
     original = mx.lifecycle_group.GroupRun.load_state_dict
     try:
         mx.lifecycle_group.GroupRun.load_state_dict = lambda self, state: loaded.append(state)
-        with pytest.raises(CheckpointError, match=r"does not fit this run \(group\.generators: saved \(2, 16\)"):
+        with pytest.raises(CheckpointError, match=r"does not fit this run \(group\.alive: saved \(3,\)"):
             group(specs, tmp_path)
     finally:
         mx.lifecycle_group.GroupRun.load_state_dict = original

@@ -72,7 +72,7 @@ def test_mixture_image_and_semisup_curves_by_layout(tmp_path):
                              "fixed: baselines"]   # the paper's protocol first
     assert mixture["fixed: baselines"] is None and mixture["random: baselines"][:8] == PNG_MAGIC
     assert list(image_curves(tmp_path)) == ["digits"]
-    assert list(semisup_curves(tmp_path)) == ["digits, labels50", "digits, labels100"]   # by label count
+    assert list(semisup_curves(tmp_path)) == ["digits, 50 labels", "digits, 100 labels"]   # by label count
     assert image_curves(tmp_path / "nothing") == {}
 
 
@@ -83,3 +83,10 @@ def test_paired_runs_figure_needs_random_protocol_runs():
     assert paired_runs_figure(runs)[:8] == PNG_MAGIC
     assert paired_runs_figure(runs[runs["protocol_kind"] == "fixed"]) is None
     assert paired_runs_figure(None) is None
+
+
+def test_few_points_and_evaluations_get_markers_long_loss_lines_do_not():
+    from ali.report.curves import FEW_POINTS, marker
+
+    assert marker("loss_d", 1) == marker("loss_d", FEW_POINTS) == marker("modes", 500) == "o"
+    assert marker("loss_d", FEW_POINTS + 1) is None

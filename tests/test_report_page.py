@@ -24,7 +24,8 @@ from ali.report import reference as ref
 from ali.report.page import build_page, main
 from ali.report.tables import (RUN_METRICS, mixture_summary, table1_kplus1_rows, table1_svm_rows,
                                table2_rows)
-from ali.report.verdicts import CONSISTENT, DIFFERS, NOT_RUN, SMOKE, VERDICTS, Ours, Published, verdict
+from ali.report.verdicts import (CONSISTENT, DIFFERS, NOT_RUN, REFERENCE, SMOKE, VERDICTS, Ours, Published,
+                                 seeds_trials, verdict)
 
 
 def tiny_png() -> bytes:
@@ -65,12 +66,14 @@ def mixture_runs(preset: str) -> pd.DataFrame:
 
 
 def svm_trials(preset: str, dataset: str) -> pd.DataFrame:
+    """Three training seeds of 20 SVM trials per source (raw pixels: one, they have no training seed)."""
     rng = np.random.default_rng(1)
     rows = []
     for model, centre in (("ali", 19.2), ("gan", 30.0), ("raw", 60.0)):
-        for trial in range(20):
-            rows.append({"preset": preset, "dataset": dataset, "model": model, "feature_set": "f", "feature_dim": 8,
-                         "trial": trial, "C": 1.0, "error_pct": centre + rng.normal(0, 0.5), "n_labelled": 1000,
+        for seed, trial in [(s, t) for s in range(1 if model == "raw" else 3) for t in range(20)]:
+            rows.append({"preset": preset, "dataset": dataset, "model": model, "image_seed": seed,
+                         "feature_set": "f", "feature_dim": 8, "trial": trial, "C": 1.0,
+                         "error_pct": centre + 0.3 * seed + rng.normal(0, 0.5), "n_labelled": 1000,
                          "solver": "exact", "scale": "x", "settings_hash": "s1", "source_config_hash": f"c{model}",
                          "code_version": "0.1.0+gabc", "device": "cpu", "trials_wall_time_s": 5.0,
                          "our_choices": "ours"})
@@ -186,6 +189,10 @@ def expected_verdict(key: str, results: Path) -> str:
         published = Published(numbers[f"{metric}_mean"], numbers[f"{metric}_{conv}"], conv, n_pub)
         row = frame[(frame["protocol_kind"] == kind) & (frame["model"] == model)].iloc[0]
         ours = Ours(row[f"{metric}_mean"], row[f"{metric}_std"], int(row["n_evaluated"]), row["preset"])
+    elif table == "table1.csv" and sel == ["L2-SVM", "ali"]:  # seeds x trials, from svm_trials.csv
+        trials = pd.read_csv(results / "svm_trials.csv").query("model == 'ali'")
+        ours = seeds_trials({s: list(g["error_pct"]) for s, g in trials.groupby("image_seed")}, trials["preset"].iloc[0])
+        published = Published(ref.PAPER_TABLE1_SVM["ali"]["paper_error_pct"], 0.50, "std", 100)
     elif table == "table1.csv":
         method, model = sel
         entry = (ref.PAPER_TABLE1_SVM if method == "L2-SVM" else ref.PAPER_TABLE1_KPLUS1)[model]
@@ -205,6 +212,8 @@ def expected_verdict(key: str, results: Path) -> str:
             return verdict(Ours(float("nan"), float("nan"), 0, row["preset"]), published)
         ours = Ours(row[f"error_pct_mean_{n_labels}"], row[f"error_pct_std_{n_labels}"],
                     int(row[f"n_seeds_{n_labels}"]), row["preset"])
+    if key in ("table1.csv|L2-SVM|gan", "table1.csv|K+1|gan_fm") or key.startswith("table2.csv|gan_fm"):
+        published = Published(published.value, published.error, published.convention, published.n, not_ours="them")
     return verdict(ours, published)
 
 
@@ -244,6 +253,8 @@ def test_verdicts_cover_each_branch_the_preset_allows(built):
         assert by_key["mixture.csv|random|ali|modes"] == CONSISTENT      # ~13 against 13.4 ± 5.8
         assert by_key["mixture.csv|random|gan|modes"] == DIFFERS         # ~24 against 10.4 ± 9.2
         assert by_key["table2.csv|ali_kplus1|4000"] == NOT_RUN           # no run with 4,000 labels
+        assert by_key["table1.csv|K+1|gan_fm"] == by_key["table2.csv|gan_fm|1000"] == REFERENCE  # not their model
+        assert by_key["table1.csv|L2-SVM|ali"] in (CONSISTENT, DIFFERS)  # three training seeds: a real test
     else:  # a smoke run is never compared: every published number says so, label counts it did not run too
         assert set(verdicts) == {SMOKE} and len(page.rows) == len(verdicts_published_rows())
 

@@ -12,7 +12,7 @@ from conftest import PAPER, SMOKE
 
 from ali import cli
 from ali.config import load_config
-from ali.experiments.base import EXPERIMENTS, RunContext, RunSpec, experiment, plan_all
+from ali.experiments.base import Experiment, RunContext, RunSpec, experiment, plan_all, plan_jobs
 from ali.experiments import mixture as mx
 from ali.provenance import config_hash
 
@@ -20,7 +20,9 @@ from ali.provenance import config_hash
 # (mixture, images, semisup) and `channels_last` (images, semisup) taken out of each spec first; made with
 #   PYTHONPATH=/work/main python -c "...config_hash({k: v for k, v in spec.items()
 #                                        if k not in ('capture', 'channels_last')}) for spec in plan_all(smoke)"
-# The svm specs never had either key: their hashes are main's own.
+# The svm specs never had either key. Their keys gained `/seed<s>` and their hashes changed when the SVM's
+# source models went to several training seeds: the only difference from main's spec is the settings'
+# `image_seed: 0` become `image_seeds: [0]` (checked by diffing both plans' JSON).
 MAIN_SMOKE_HASHES = {
     "digits/ali/seed0": "b3a46b37d292", "digits/gan/seed0": "d0c134e0df6a", "digits/vae/seed0": "7b216eb3acce",
     "random/ali/run0": "1565beacb566", "random/gan/run0": "511da6a6e65e", "random/ali/run1": "e560d6e5d528",
@@ -31,8 +33,8 @@ MAIN_SMOKE_HASHES = {
     "pacgan/gan/run0": "cbaf27aa3451", "pacgan/ali/run1": "8de715d4c3f9", "pacgan/gan/run1": "f47b6883a88f",
     "digits/ali_kplus1/labels50/seed0": "40d7f4523760", "digits/gan_fm/labels50/seed0": "5066e2a5505a",
     "digits/ali_kplus1/labels100/seed0": "c493c5a9225c", "digits/gan_fm/labels100/seed0": "fdc57b6b4944",
-    "svm/digits/ali": "5cca16be5016", "svm/digits/vae": "4dbeb08f60c4", "svm/digits/gan": "ba2d545fba60",
-    "svm/digits/raw": "af3623d72004",
+    "svm/digits/ali/seed0": "5eabf5d0caf8", "svm/digits/vae/seed0": "16daeb91b0e1",
+    "svm/digits/gan/seed0": "59b02b9b3323", "svm/digits/raw/seed0": "e389bbd955a1",
 }
 EXECUTION_KEYS = {"capture", "channels_last", "device", "threads"}
 
@@ -118,9 +120,7 @@ def test_mixture_jobs_group_by_group_size(smoke, device, size, n_groups):
     cfg = _set(_set(smoke, "mixture.device", device), "mixture.group_size", size)
     exp = experiment("mixture")
     plan = exp.plan(cfg)
-    jobs = exp.jobs(plan, cfg)
-    members = [key for keys in jobs.values() for key in keys]
-    assert sorted(members) == sorted(plan)  # every run in exactly one job
+    jobs = plan_jobs(exp, plan, cfg)  # every run in exactly one job, or it raises
     groups = {job: keys for job, keys in jobs.items() if keys != [job]}
     assert len(groups) == n_groups
     assert all(plan[k]["model"] in mx.BASE_MODELS for keys in groups.values() for k in keys)
@@ -146,3 +146,22 @@ def test_changing_capture_resumes_the_old_checkpoint(tmp_path):
     straight = exp.train_run(spec, tmp_path / "b", RunContext(capture="off", **loop))
     assert resumed["resumed_from_step"] == 4 and resumed["steps_done"] == 8
     assert resumed["final_losses"] == straight["final_losses"]
+
+
+@pytest.mark.parametrize("jobs, named", [
+    (lambda plan: {"all": list(plan), "again": [next(iter(plan))]}, "runs in two jobs ['digits/ali/seed0']"),
+    (lambda plan: {"some": list(plan)[1:]}, "in none ['digits/ali/seed0']"),
+    (lambda plan: {**{k: [k] for k in plan}, "x": ["nope"]}, "not planned ['nope']"),
+    (lambda plan: {**{k: [k] for k in plan}, "x": []}, "empty jobs ['x']"),
+])
+def test_jobs_that_lose_or_repeat_a_run_are_refused(smoke, jobs, named):
+    class Broken(Experiment):
+        name = "broken"
+
+        def jobs(self, plan, cfg):
+            return jobs(plan)
+
+    plan = experiment("images").plan(smoke)
+    with pytest.raises(ValueError) as err:
+        plan_jobs(Broken(), plan, smoke)
+    assert named in str(err.value)

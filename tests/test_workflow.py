@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from conftest import (PAPER, PNG_MAGIC, TINY, canonical, job_stats, jobs, make_w
                       snakemake, train_specs)
 
 from ali.config import load_config
+from ali.cost import runtime_minutes
 from ali.experiments import mixture as mx
 
 PROTOCOLS = ("random", "fixed", "pacgan")  # the paper preset's: the paper's, the released code's, PacGAN's re-run
@@ -96,9 +98,13 @@ def slurm_dry_run(workdir) -> str:
 
 def test_dry_run_with_the_slurm_profile(slurm_dry_run):
     assert job_stats(slurm_dry_run)["mixture_train"] == N_TRAIN
-    train = [j["resources"] for j in jobs(slurm_dry_run, "mixture_train")]
+    train = jobs(slurm_dry_run, "mixture_train")
     assert len(train) == N_TRAIN
-    assert all(r["runtime"] == "150" and r["slurm_account"] == "testaccount" for r in train)
+    assert all(j["resources"]["slurm_account"] == "testaccount" for j in train)
+    plan = mx.plan(load_config(PAPER))  # each limit is the cost module's for that run on one CPU core
+    limits = {j["output"].split("/", 2)[2].rsplit("/", 1)[0]: int(j["resources"]["runtime"]) for j in train}
+    assert limits == {key: runtime_minutes(spec, "cpu") for key, spec in plan.items()}
+    assert limits["pacgan/ali/run0"] > 400_000 / 40 / 60  # PacGAN's 400,000 steps at ~40 steps/s (issue 15)
     evaluate = [j["resources"] for j in jobs(slurm_dry_run, "mixture_evaluate")]
     # no partition in the rules: the plugin picks cpu or gpu by resources (tests/test_workflow_slurm.py)
     assert len(evaluate) == N_TRAIN and all("slurm_partition" not in r for r in evaluate)
@@ -149,6 +155,19 @@ def test_unknown_config_key_is_rejected(workdir, tmp_path):
     res = snakemake("-n", "--configfile", str(bad), "--cores", "8", "results/mixture.csv", cwd=workdir)
     assert res.returncode != 0
     assert "'epoch'" in output(res)  # the typo itself, not the valid key 'epochs'
+
+
+def test_ali_and_snakemake_reject_a_bad_config_with_the_same_line(workdir, tmp_path):
+    """One schema, one message: the line the Snakefile prints first is the one `ali plan` prints."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("semisup:\n  lr: 3e-4\n")  # YAML 1.1 reads 3e-4 as a string
+    res = snakemake("results/mixture.csv", f"--configfile={bad}", "-n", "--cores", "1", cwd=workdir)
+    assert res.returncode != 0
+    line = next(x for x in output(res).splitlines() if x.startswith("config error:"))
+    assert line.endswith("(YAML reads 3e-4 as a string: write 3.0e-4)"), line
+    cli = subprocess.run([sys.executable, "-m", "ali", "plan", "--configfile", str(bad)], cwd=workdir,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 2 and cli.stderr.strip() == line
 
 
 def test_lint_reports_nothing(workdir):

@@ -38,11 +38,12 @@ def paper_dry_run(workdir) -> str:
 
 def test_paper_dry_run_plans_every_image_job(paper_dry_run):
     stats = job_stats(paper_dry_run)
-    assert stats["images_train"] == 6          # {svhn, cifar10} x {ali, gan, vae} x seed 0
+    assert stats["images_train"] == 12         # {svhn, cifar10} x {ali, gan, vae} x seed 0; svhn seeds 1, 2 (svm)
     assert stats["download_data"] == 2         # svhn, cifar10
     assert stats["images_samples"] == 6
     assert stats["images_inference_figures"] == 4  # ali and vae only: the GAN has no encoder
-    assert trained(paper_dry_run, "results") == Counter({(d, m): 1 for d in PAPER_DATASETS for m in MODELS})
+    assert trained(paper_dry_run, "results") == Counter({(d, m): 3 if d == "svhn" else 1  # svm.image_seeds
+                                                         for d in PAPER_DATASETS for m in MODELS})
     downloads = sorted(j["output"] for j in jobs(paper_dry_run, "download_data"))
     assert downloads == ["data/cifar10.verified", "data/svhn.verified"]
     inference = jobs(paper_dry_run, "images_inference_figures")
@@ -75,7 +76,7 @@ def test_paper_figure_jobs_report_their_own_run(paper_dry_run):
 
 def test_paper_image_training_jobs_each_ask_for_one_gpu(paper_dry_run):
     train = jobs(paper_dry_run, "images_train")
-    assert len(train) == 6
+    assert len(train) == 12
     assert all(j["resources"].get("gpu") == "1" for j in train), [j["resources"] for j in train]
     others = jobs(paper_dry_run, "images_samples") + jobs(paper_dry_run, "images_inference_figures")
     assert all(j["resources"].get("gpu", "0") == "0" for j in others)
@@ -84,14 +85,14 @@ def test_paper_image_training_jobs_each_ask_for_one_gpu(paper_dry_run):
 def test_paper_dry_run_passes_the_planned_specs(paper_dry_run):
     specs = train_specs(paper_dry_run, "images")
     plan = im.plan(load_config(PAPER))
-    assert len(specs) == 6
+    assert len(specs) == 12
     assert sorted(specs, key=canonical) == sorted(plan.values(), key=canonical)
 
 
 def test_dry_run_with_the_slurm_profile(workdir):
     text = slurm_dry_run_of(workdir)  # the default target: everything
     train = jobs(text, "images_train")
-    assert len(train) == 6 and all(j["resources"]["gpu"] == "1" for j in train)
+    assert len(train) == 12 and all(j["resources"]["gpu"] == "1" for j in train)
     stats = job_stats(text)
     gpu_rules = ("images_train", "svm_features", "svm_trials", "semisup_train", "semisup_evaluate")
     others = [r for r in stats if r not in gpu_rules + ("total", "all")]
@@ -120,7 +121,7 @@ def test_dry_run_with_the_local_profile(workdir):
     res = snakemake("-n", "--workflow-profile", "workflow/profiles/local", "images", cwd=workdir)
     text = output(res)
     assert res.returncode == 0, text[-3000:]
-    assert job_stats(text)["images_train"] == 6
+    assert job_stats(text)["images_train"] == 12  # with table1.csv's svhn seeds 1, 2
     assert all(j["resources"]["gpu"] == "1" for j in jobs(text, "images_train"))
 
 

@@ -110,7 +110,8 @@ def test_reports_collect_exactly_their_runs(paper_tables):
     assert len(k_runs) == 6 and all("/svhn/" in d and "/labels1000/" in d for d in k_runs)
     assert set(in_args(table1["shell"], "semisup")) == k_runs
     svm_runs = {d for d in run_dirs(table1) if "/svm/" in d}
-    assert svm_runs == {f"results/svm/svhn/{s}" for s in ("ali", "vae", "gan", "raw")}
+    assert svm_runs == {f"results/svm/svhn/{s}/seed{k}" for s in ("ali", "vae", "gan") for k in (0, 1, 2)} | {
+        "results/svm/svhn/raw/seed0"}   # three training seeds per source model, pixels once
     assert set(in_args(table1["shell"], "svm")) == svm_runs
     assert "--out trials=results/svm_trials.csv table=results/table1.csv" in table1["shell"]
 

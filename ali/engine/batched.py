@@ -86,8 +86,11 @@ def batch_norm(h: Tensor, weight: Tensor, bias: Tensor, running_mean: Tensor, ru
     In training the running statistics (R, C) are updated in place, as the solo module's are.
     """
     r, c, b = h.shape
+    # The affine parameters are (R, C) slices of the flat (R, P) parameters: copied (a view only when R == 1,
+    # and the step's ops would then depend on R).
+    weight, bias = (t.clone(memory_format=torch.contiguous_format).view(r * c) for t in (weight, bias))
     y = F.batch_norm(h.reshape(1, r * c, b), running_mean.view(r * c), running_var.view(r * c),
-                     weight.reshape(r * c), bias.reshape(r * c), training, BN_MOMENTUM, BN_EPS)
+                     weight, bias, training, BN_MOMENTUM, BN_EPS)
     return y.view(r, c, b)
 
 

@@ -65,9 +65,10 @@ class FlatLayout:
 class Player:
     """One side of the game for R runs (the discriminator, or the generators): parameters and Adam."""
 
-    def __init__(self, layout: FlatLayout, param: Tensor, lrs: Sequence[float], betas: Sequence[tuple[float, float]]):
+    def __init__(self, layout: FlatLayout, param: Tensor, lrs: Sequence[float], betas: Sequence[tuple[float, float]],
+                 adam_kernel: str | None = None):
         self.layout = layout
-        self.adam = RunAdam(param, [(s.offset, s.numel) for s in layout.slots], lrs, betas)
+        self.adam = RunAdam(param, [(s.offset, s.numel) for s in layout.slots], lrs, betas, adam_kernel)
 
     @property
     def param(self) -> Tensor:

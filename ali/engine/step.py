@@ -7,34 +7,30 @@ the same function is the eager CPU step and the captured CUDA step. Nothing in i
 Per run and per step, in this order (the order the solo models draw them):
 1. the minibatch: rows ``pos*B .. (pos+1)*B`` of ``ali.data.batches.epoch_permutation(seed, epoch, n)``,
    as the solo loop (``ali.train.loop``) takes them;
-2. the noise, from the run's own ``torch.Generator``: ALI draws the encoder's eps (B, noise_dim), then
-   the prior's z (B, z_dim); the GAN draws z (B, z_dim). ``alternating`` draws again for its second
-   forward pass, as the solo model does.
+2. the noise, ``ali.engine.noise.RunNoise``: a function of (the run's seed, the step, the forward pass),
+   in the solo model's input order: ALI's encoder eps (B, noise_dim), then the prior's z (B, z_dim); the
+   GAN's z (B, z_dim). ``alternating``'s second forward pass gets its own (pass 1).
 The update rule is ``ali.models.base.AdversarialModel.train_step``'s: ``simultaneous`` (D and G
 gradients at the same parameters) or ``alternating`` (D steps, then a fresh forward pass for G).
 A run whose losses are not finite is frozen at that step: its parameters, BN statistics and Adam state
 keep their values, its first non-finite step is recorded, and the other runs are untouched by it.
 (With ``alternating``, D's update of that step is kept when only the second forward pass is non-finite.)
+Inside the step the number of dispatched ops does not depend on the number of runs (noise, forward,
+gradients and Adam are each one batched computation); each epoch's data orders are stacked outside the
+step, in ``prepare`` (R permutations on the host once an epoch).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
 from ali.engine.batched import BatchedAdversary
+from ali.engine.noise import RunNoise
 from ali.engine.state import Player
 from ali.data.batches import epoch_permutation
-
-NOISE_KEY = 0x4E4F495345  # "NOISE": the noise stream's key beside the run's seed
-
-
-def noise_seed(seed: int) -> int:
-    """The seed of a run's noise generator: a function of its seed, independent of its weight init stream."""
-    return int(np.random.SeedSequence([seed, NOISE_KEY]).generate_state(1, dtype=np.uint64)[0])
 
 
 class GroupStep:
@@ -54,7 +50,7 @@ class GroupStep:
         self.data = data                                                            # (R, n, x_dim)
         self.run_rows = torch.arange(r, device=dev).unsqueeze(1)                    # (R, 1)
         self.steps_per_epoch = data.shape[1] // batch_size
-        self.generators = [torch.Generator(device=dev).manual_seed(noise_seed(s)) for s in seeds]
+        self.run_noise = RunNoise(self.seeds, [(batch_size, dim) for dim in model.noise_dims], dev)
         self.perms = torch.empty(r, data.shape[1], dtype=torch.long, device=dev)   # (R, n): this epoch's orders
         self.perm_epoch = -1
         self.offsets = torch.arange(batch_size, device=dev)
@@ -79,14 +75,13 @@ class GroupStep:
         rows = self.perms.index_select(1, pos * self.batch_size + self.offsets)  # (R, B)
         return self.data[self.run_rows, rows].transpose(1, 2)  # each run's own rows of its own training set
 
-    def noise(self) -> list[Tensor]:
-        """One forward pass's noise, in the model's draw order per run: each (R, dim, B)."""
-        draws = [[torch.randn(self.batch_size, dim, generator=gen, device=gen.device) for dim in self.model.noise_dims]
-                 for gen in self.generators]
-        return [torch.stack([run[i] for run in draws]).transpose(1, 2) for i in range(len(self.model.noise_dims))]
+    def noise(self, forward_pass: int = 0) -> list[Tensor]:
+        """This step's noise for one forward pass, in the solo model's input order: each (R, dim, B)."""
+        return [t.transpose(1, 2) for t in self.run_noise(self.step_count, forward_pass)]
 
-    def losses(self, params: dict[str, Tensor], stats: dict[str, Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
-        noise = self.noise()
+    def losses(self, params: dict[str, Tensor], stats: dict[str, Tensor], x: Tensor,
+               forward_pass: int = 0) -> tuple[Tensor, Tensor]:
+        noise = self.noise(forward_pass)
         with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=self.bf16, cache_enabled=False):
             return self.model.losses(params, stats, x, noise)
 
@@ -109,7 +104,7 @@ class GroupStep:
             grads_d = self.d.grads(loss_d, d)
             self.d.adam.step(grads_d, self.frozen(self.ok(loss_d, loss_g1)))
             g = self.g.leaves()
-            loss_d2, loss_g = self.losses({**self.d.views(), **g}, stats, x)
+            loss_d2, loss_g = self.losses({**self.d.views(), **g}, stats, x, forward_pass=1)
             grads_g = self.g.grads(loss_g, g)
             ok = self.ok(loss_d, loss_g1, loss_d2, loss_g)
             self.g.adam.step(grads_g, self.frozen(ok))
@@ -155,7 +150,7 @@ class GroupStep:
         """Everything a resumed group needs, as CPU tensors (loadable with weights_only=True)."""
         state = {"d": self.d.adam.state_dict(), "g": self.g.adam.state_dict(), "stats": dict(self.stats),
                  "step_count": self.step_count, "alive": self.alive, "first_bad": self.first_bad, "bn_batches": self.bn_batches,
-                 "loss_sums": self.loss_sums, "generators": torch.stack([gen.get_state() for gen in self.generators])}
+                 "loss_sums": self.loss_sums}
         return _to_cpu(state)
 
     def load_state_dict(self, state: dict) -> None:
@@ -166,8 +161,6 @@ class GroupStep:
             s.copy_(state["stats"][name])
         for name in ("step_count", "alive", "first_bad", "bn_batches", "loss_sums"):
             getattr(self, name).copy_(state[name])
-        for gen, gen_state in zip(self.generators, state["generators"], strict=True):
-            gen.set_state(gen_state.clone())
 
 
 def _to_cpu(tree):

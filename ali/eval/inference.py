@@ -47,15 +47,27 @@ def mmd2_rbf(a: torch.Tensor, b: torch.Tensor, bandwidths=MMD_BANDWIDTHS) -> flo
 
 @torch.no_grad()
 def inference_metrics(spec: MixtureData, model, x: torch.Tensor, labels: np.ndarray,
-                      mmd_samples: int = 2000) -> dict[str, float]:
+                      mmd_samples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """The metrics of a model's encoder and decoder on ``x``: z = encode(x), x_rec = decode(z)."""
     z = model.encode(x)
-    x_rec = model.decode(z)
+    return code_metrics(spec, x, labels, z, model.decode(z), mmd_samples=mmd_samples, seed=seed)
+
+
+@torch.no_grad()
+def code_metrics(spec: MixtureData, x: torch.Tensor, labels: np.ndarray, z: torch.Tensor, x_rec: torch.Tensor,
+                 mmd_samples: int = 2000, seed: int = 0) -> dict[str, float]:
+    """The same metrics from codes z (n, d) and reconstructions x_rec (n, 2) already computed.
+
+    The p(z) sample q(z) is compared with is drawn from its own generator seeded by ``seed``, so the
+    number depends only on the codes, never on what drew from torch's global stream before.
+    """
     nearest, _ = assign(spec, x_rec)
     m = min(mmd_samples, len(z))
+    prior = torch.randn(m, z.shape[1], generator=torch.Generator().manual_seed(seed))
     return {
         "recon_sqerr": float((x - x_rec).pow(2).sum(1).mean()),
         "recon_same_mode_pct": 100.0 * float((nearest == labels).mean()),
         "recon_modes": paper_modes(spec, x_rec),
         "qz_gauss_kl": gaussian_kl_to_standard(z.cpu().numpy()),
-        "qz_mmd": mmd2_rbf(z[:m].cpu(), torch.randn(m, z.shape[1])),
+        "qz_mmd": mmd2_rbf(z[:m].cpu(), prior),
     }

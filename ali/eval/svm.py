@@ -35,6 +35,8 @@ from ali.data.splits import balanced_subset
 
 MARGIN_TOL = 1e-9  # relative to the margin 1: far below float32 feature precision
 C_GRID_PAPER = np.exp(np.linspace(-20, 20, 50))  # released code: exp(linspace(-20, 20, 50))
+# Bump when the protocol (draws, C choice, solver's optimum, error) changes what a trial's number means.
+L2SVM_PROTOCOL_VERSION = "l2svm-protocol/1"
 
 
 def one_vs_rest(labels: torch.Tensor, n_classes: int) -> torch.Tensor:

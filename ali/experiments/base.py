@@ -63,10 +63,16 @@ class RunContext:
     stop_at: int | None = None  # simulate a killed job after this step (tests)
     inputs: dict[str, list[Path]] = field(default_factory=dict)  # named upstream files (--in NAME=PATH)
 
-    def loop_options(self, exp: "Experiment") -> dict:
-        """The training loop's keyword arguments, with the experiment's cadence where none is given."""
+    def loop_options(self, exp: "Experiment", steps: int | None = None) -> dict:
+        """The training loop's keyword arguments, with the experiment's cadence where none is given.
+
+        The default history cadence is the experiment's, shortened for a run of ``steps`` so that its
+        history.csv has at least ``MIN_HISTORY_ROWS`` rows (a curve at any scale). Logging averages the
+        losses and checks them; it draws no random numbers and changes no weight.
+        """
         return {"device": self.device, "checkpoint_every": self.checkpoint_every or exp.checkpoint_every,
-                "log_every": self.log_every or exp.log_every, "progress": self.progress, "stop_at": self.stop_at}
+                "log_every": self.log_every or history_interval(exp.log_every, steps), "progress": self.progress,
+                "stop_at": self.stop_at}
 
     def step_options(self, spec: Mapping) -> StepOptions:
         """How a run's step executes: the spec's precision with this context's capture and layout."""
@@ -78,6 +84,14 @@ class RunContext:
         if len(paths) > 1:
             raise ValueError(f"input {name!r} was given {len(paths)} times; expected one path")
         return paths[0] if paths else None
+
+
+MIN_HISTORY_ROWS = 10
+
+
+def history_interval(configured: int, steps: int | None) -> int:
+    """``configured``, or less for a short run: min(configured, steps // MIN_HISTORY_ROWS), at least 1."""
+    return configured if not steps else max(1, min(configured, steps // MIN_HISTORY_ROWS))
 
 
 # A report turns upstream files into outputs: (inputs by name, outputs by name, settings, context).
@@ -192,6 +206,19 @@ def plan_all(cfg: Mapping) -> dict[str, dict]:
             raise ValueError(f"experiment {exp.name!r} plans run keys another experiment already has: {clash}")
         specs.update(plan)
     return specs
+
+
+def plan_jobs(exp: Experiment, plan: Mapping[str, Mapping], cfg: Mapping) -> dict[str, list[str]]:
+    """``exp.jobs(plan, cfg)``, checked: every run of the plan in exactly one job, and no job empty."""
+    jobs = exp.jobs(plan, cfg)
+    members = [key for keys in jobs.values() for key in keys]
+    twice = sorted({key for key in members if members.count(key) > 1})
+    missing, unknown = sorted(set(plan) - set(members)), sorted(set(members) - set(plan))
+    empty = sorted(job for job, keys in jobs.items() if not keys)
+    if twice or missing or unknown or empty:
+        raise ValueError(f"experiment {exp.name!r}: jobs() must put every planned run in exactly one job; runs in "
+                         f"two jobs {twice}, in none {missing}, not planned {unknown}, empty jobs {empty}")
+    return jobs
 
 
 def check_names(cfg: Mapping, key: str, known: tuple[str, ...]) -> list[str]:

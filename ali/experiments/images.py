@@ -86,12 +86,21 @@ def n_train(dataset: str, split: str, rows: list | None) -> int:
     return image_data.split_size(dataset, split) if rows is None else rows[1] - rows[0]
 
 
+def svm_source_seeds(cfg: Mapping) -> dict[tuple[str, str], list[int]]:
+    """{(dataset, model): seeds} the L2-SVM benchmark needs beyond images.seeds (``svm.image_seeds``)."""
+    if "svm" not in cfg:
+        return {}
+    dataset, seeds = get(cfg, "svm.dataset", str), check_seeds(cfg, "svm.image_seeds")
+    return {(dataset, model): seeds for model in get(cfg, "svm.sources", list) if model != "raw"}
+
+
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every image training run: ``{"<dataset>/<model>/seed<s>": spec}``."""
     datasets = get(cfg, "images.train", list)
     execution(cfg)  # checked here too (a bad value fails the plan), though it reaches no spec
     models = check_names(cfg, "images.models", MODELS)
     seeds = check_seeds(cfg, "images.seeds")
+    svm_seeds = svm_source_seeds(cfg)
     update = get(cfg, "images.update", str, choices=UPDATES)
     likelihood = get(cfg, "images.vae_likelihood", str, choices=VAE_LIKELIHOODS)
     amp = get(cfg, "images.amp", bool, default=False)  # older configs: amp true means bf16
@@ -104,7 +113,7 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         if ds["batch_size"] > n:
             raise ConfigError(f"config key 'images.datasets.{dataset}.batch_size' exceeds the {n} training images")
         for model in models:
-            for seed in seeds:
+            for seed in sorted(set(seeds) | set(svm_seeds.get((dataset, model), []))):
                 specs[f"{dataset}/{model}/seed{seed}"] = ImagesRun(
                     experiment="images", preset=get(cfg, "preset", str), dataset=dataset, model=model, seed=seed,
                     **ds, steps=ds["epochs"] * (n // ds["batch_size"]), update=update, init_std=arch.init_std,
@@ -227,14 +236,15 @@ class Images(Experiment):
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
         return train_run(spec, run_dir, data_root=ctx.data_root, options=ctx.step_options(spec),
-                         **ctx.loop_options(self))
+                         **ctx.loop_options(self, spec["steps"]))
 
     def evaluate_run(self, run_dir, settings, ctx):
         raise ConfigError("image runs are evaluated by the svm experiment (features) and their figures: "
                           "`ali report image-figures`")
 
     def our_choices(self, spec):
-        notes = ["one seed per dataset x model: our choice", *arch_notes(run_architecture(spec))]
+        notes = ["seeds: images.seeds per dataset x model (one: our choice), and svm.image_seeds for the SVM's "
+                 "dataset (three: our choice)", *arch_notes(run_architecture(spec))]
         if spec["model"] == "vae":
             notes.append(f"VAE {spec['vae_likelihood']} likelihood: our choice")
         if spec["dataset"] == "tiny_imagenet":

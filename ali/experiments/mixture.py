@@ -32,8 +32,8 @@ from ali.experiments.base import (Experiment, RunContext, RunSpec, check_names, 
                                   write_json)
 from ali.experiments.rows import runs_frame
 from ali.data.mixture import MixtureData, heldout_set, train_set
-from ali.eval.coverage import nonfinite_pct, paper_modes, strict_metrics
-from ali.eval.inference import inference_metrics
+from ali.eval.coverage import paper_modes, strict_metrics
+from ali.eval.mixture_metrics import MIXTURE_METRICS_VERSION, Codes, MixtureOutputs, mixture_metrics
 from ali.models import build_model
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
 from ali.nets import mlp
@@ -379,18 +379,25 @@ def evaluate_run(run_dir: Path, settings: Mapping) -> dict:
     data = mixture_data(spec)
     metrics: dict = {"run_dir": str(run_dir), "config_hash": record["config_hash"], "eval": dict(settings),
                      "model": spec["model"], "protocol": spec["protocol"]}
+    metrics.update(mixture_metrics(data, run_outputs(model, data, settings), settings))
+    metrics["metrics_version"] = MIXTURE_METRICS_VERSION
+    return metrics
+
+
+@torch.no_grad()
+def run_outputs(model: Model, data: MixtureData, settings: Mapping) -> MixtureOutputs:
+    """What a model is measured on: ``n_samples``, then ``n_strict_samples`` generator samples, and, with
+    an encoder, its codes and reconstructions of the held-out set, all after seeding ``settings["seed"]``."""
     torch.manual_seed(settings["seed"])  # the same evaluation noise for every run: paired comparisons
-    x_gen = model.decode(model.prior(settings["n_samples"]))
-    metrics["modes"] = paper_modes(data, x_gen)  # a non-finite sample lands in no mode
-    metrics["nonfinite_pct"] = nonfinite_pct(x_gen)
+    x_paper = model.decode(model.prior(settings["n_samples"]))
     x_strict = model.decode(model.prior(settings["n_strict_samples"]))
-    metrics.update(strict_metrics(data, x_strict, settings["hq_stds"]))
+    codes = None
     if model.has_encoder:
         x_held, labels = heldout_set(data)
-        metrics.update(inference_metrics(data, model, torch.from_numpy(x_held), labels,
-                                         mmd_samples=settings["mmd_samples"]))
-    metrics["status"] = "ok" if np.isfinite(x_gen.numpy()).all() else "nonfinite_samples"
-    return metrics
+        x = torch.from_numpy(x_held)
+        z = model.encode(x)
+        codes = Codes(inputs=x, labels=labels, latents=z, reconstructions=model.decode(z))
+    return MixtureOutputs(x_paper=x_paper, x_strict=x_strict, codes=codes)
 
 
 def best_run(metrics: list[dict]) -> dict | None:
@@ -481,12 +488,12 @@ class Mixture(Experiment):
             if best.get("gan") is None:
                 return skip_run(spec, run_dir, "no GAN run of this protocol finished without diverging")
             source = Path(best["gan"])
-        return train_run(spec, run_dir, source_dir=source, capture=ctx.capture, **ctx.loop_options(self))
+        return train_run(spec, run_dir, source_dir=source, capture=ctx.capture, **ctx.loop_options(self, spec["steps"]))
 
     def train_group(self, specs, run_dirs, ctx: RunContext) -> list[dict]:
         if any(spec["model"] not in BASE_MODELS for spec in specs):
             return super().train_group(specs, run_dirs, ctx)
-        return train_group(specs, run_dirs, capture=ctx.capture, **ctx.loop_options(self))
+        return train_group(specs, run_dirs, capture=ctx.capture, **ctx.loop_options(self, min(s["steps"] for s in specs)))
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(run_dir, settings)

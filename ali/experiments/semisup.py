@@ -222,7 +222,7 @@ class SemiSupervised(Experiment):
 
     def train_run(self, spec, run_dir, ctx: RunContext) -> dict:
         return train_run(spec, run_dir, data_root=ctx.data_root, options=ctx.step_options(spec),
-                         **ctx.loop_options(self))
+                         **ctx.loop_options(self, spec["steps"]))
 
     def evaluate_run(self, run_dir, settings, ctx):
         return evaluate_run(Path(run_dir), ctx.data_root, resolve_device(ctx.device))

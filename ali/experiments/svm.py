@@ -1,12 +1,14 @@
 """The L2-SVM representation benchmark (Table 1, L2-SVM rows), applied to every model alike.
 
-For the configured dataset and seed, each source (ALI encoder, VAE encoder, GAN discriminator, raw
-pixels) becomes features of the SVM pool, the validation rows and the test split (one job each);
+For the configured dataset and each training seed of the source models (``svm.image_seeds``: the
+verdict needs the spread between trained encoders, see ``ali.report.verdicts``), each source (ALI
+encoder, VAE encoder, GAN discriminator; raw pixels once, they have no training seed) becomes features
+of the SVM pool, the validation rows and the test split (one job each);
 then one job runs the released protocol on them: C chosen on validation with one class-balanced
 labelled draw from exp(linspace(-20, 20, 50)), then ``n_trials`` fresh draws scored on the test set.
 
 Under the experiment contract, a source's "training" is its feature extraction (``features.pt`` and
-``record.json`` in ``<results>/svm/<dataset>/<source>/``) and its evaluation is the trials.
+``record.json`` in ``<results>/svm/<dataset>/<source>/seed<s>/``) and its evaluation is the trials.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pandas as pd
 import torch
 
 from ali.config import ConfigError, get
-from ali.experiments.base import Experiment, RunContext, RunSpec, check_names, register, write_csv
+from ali.experiments.base import Experiment, RunContext, RunSpec, check_names, check_seeds, register, write_csv
 from ali.data.splits import PROTOCOLS, protocol_split
 from ali.eval import svm
 from ali.eval.features import ENCODER_SETS, extract
@@ -54,14 +56,14 @@ def settings(cfg: Mapping) -> dict:
     dataset = get(cfg, k + "dataset", str, choices=tuple(PROTOCOLS))  # the datasets with an SVM pool/valid split
     if dataset not in get(cfg, "images.train", list) and any(s != "raw" for s in sources):
         raise ConfigError(f"config key 'svm.dataset' is {dataset!r}, which images.train does not train on")
-    seed = get(cfg, k + "image_seed", int, low=0)
-    if seed not in get(cfg, "images.seeds", list):
-        raise ConfigError(f"config key 'svm.image_seed' ({seed}) is not one of images.seeds")
+    seeds = check_seeds(cfg, k + "image_seeds")  # the images plan trains these for svm.dataset
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(f"config key 'svm.image_seeds' lists a seed twice: {seeds}")
     grid = {"log_low": get(cfg, k + "c_grid.log_low", float), "log_high": get(cfg, k + "c_grid.log_high", float),
             "n": get(cfg, k + "c_grid.n", int, positive=True)}
     if not grid["log_low"] < grid["log_high"] and grid["n"] > 1:
         raise ConfigError("config key 'svm.c_grid' must ascend (log_low < log_high): ties go to the smallest C")
-    return {"dataset": dataset, "sources": sources, "image_seed": seed,
+    return {"dataset": dataset, "sources": sources, "image_seeds": seeds,
             "features": get(cfg, k + "features", str, choices=ENCODER_SETS),
             "n_per_class": get(cfg, k + "n_per_class", int, positive=True),
             "n_trials": get(cfg, k + "n_trials", int, positive=True),
@@ -105,6 +107,18 @@ def compute_features(source: str, run_dir: Path | None, s: Mapping, data_root: P
     return {**meta, "wall_time_s": time.perf_counter() - t0}
 
 
+def protocol_trials(f: Mapping[str, torch.Tensor], s: Mapping, device: torch.device | str = "cpu",
+                    progress=None) -> dict:
+    """The released protocol on features ``f`` (pool, valid, test and their ``*_labels``) under settings
+    ``s``: what ``ali evaluate`` runs on a source's features and ``ali score svm`` on anyone's."""
+    result = svm.l2svm_trials(f["pool"], f["pool_labels"], f["valid"], f["valid_labels"], f["test"],
+                              f["test_labels"], n_per_class=s["n_per_class"], n_trials=s["n_trials"],
+                              Cs=c_grid(s), seed=s["draw_seed"], solver=s["solver"], device=device,
+                              progress=progress)
+    return {**result, "settings": dict(s), "settings_hash": config_hash(dict(s)),
+            "protocol_version": svm.L2SVM_PROTOCOL_VERSION}
+
+
 def run_trials(features_path: Path, s: Mapping, out: Path | None = None, device: str = "auto",
                progress: bool = True) -> dict:
     """The released protocol on saved features: every trial and the chosen C (written to ``out`` if given)."""
@@ -120,12 +134,8 @@ def run_trials(features_path: Path, s: Mapping, out: Path | None = None, device:
             print(f"[svm {meta['source']}] trial {done}/{total}", file=sys.stderr, flush=True)
 
     t0 = time.perf_counter()
-    result = svm.l2svm_trials(f["pool"], f["pool_labels"], f["valid"], f["valid_labels"], f["test"],
-                              f["test_labels"], n_per_class=s["n_per_class"], n_trials=s["n_trials"],
-                              Cs=c_grid(s), seed=s["draw_seed"], solver=s["solver"], device=dev,
-                              progress=report)
-    result.update({"meta": meta, "settings": dict(s), "settings_hash": config_hash(dict(s)),
-                   "wall_time_s": time.perf_counter() - t0, "provenance": provenance(dev)})
+    result = protocol_trials(f, s, dev, report)
+    result.update({"meta": meta, "wall_time_s": time.perf_counter() - t0, "provenance": provenance(dev)})
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         write_json(out, result)
@@ -138,11 +148,12 @@ OUR_CHOICES = ("feature layers per svm.features; GAN features DCGAN-style (our c
 
 
 def plan(cfg: Mapping) -> dict[str, dict]:
-    """One feature-extraction run per source: ``{"svm/<dataset>/<source>": spec}``."""
+    """One feature-extraction run per source and training seed: ``{"svm/<dataset>/<source>/seed<s>": spec}``;
+    raw pixels once (the first seed), as they have no training seed."""
     s = settings(cfg)
-    return {f"svm/{s['dataset']}/{source}": SvmRun(experiment="svm", preset=s["preset"], model=source,
-                                                   seed=s["image_seed"], dataset=s["dataset"], settings=s).to_dict()
-            for source in s["sources"]}
+    return {f"svm/{s['dataset']}/{source}/seed{seed}": SvmRun(experiment="svm", preset=s["preset"], model=source,
+                                                              seed=seed, dataset=s["dataset"], settings=s).to_dict()
+            for source in s["sources"] for seed in (s["image_seeds"][:1] if source == "raw" else s["image_seeds"])}
 
 
 @register
@@ -183,7 +194,8 @@ class SVM(Experiment):
 
     def spec_columns(self, spec):
         s = spec["settings"]
-        return {"dataset": spec["dataset"], "model": spec["model"], "n_labelled": s["n_per_class"] * 10,
+        return {"dataset": spec["dataset"], "model": spec["model"], "image_seed": spec["seed"],
+                "n_labelled": s["n_per_class"] * 10,
                 "solver": s["solver"]}
 
     def metric_rows(self, metrics):
@@ -201,7 +213,7 @@ class SVM(Experiment):
         if inputs.get("semisup"):
             parts.append(table1_kplus1_rows(runs_frame(inputs["semisup"], sort=["dataset", "model", "n_labels", "seed"])))
         table = pd.concat(parts, ignore_index=True)
-        for col in ("feature_dim", "n_labelled", "n_trials", "n_diverged"):
+        for col in ("feature_dim", "n_labelled", "n_trials", "n_seeds", "n_diverged"):
             if col in table:
                 table[col] = table[col].astype("Int64")  # integers stay integers beside the K+1 rows' blanks
         write_csv(table, outputs["table"])

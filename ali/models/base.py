@@ -3,10 +3,10 @@
 A model is an ``nn.Module`` that owns its networks and optimisers and exposes
 ``train_step(x, **inputs) -> {name: loss}``; the one training loop (``ali.train.loop``) needs nothing else.
 ``inputs`` are the step's other tensors, computed outside the step: ``step_inputs`` (the K+1 models'
-labelled batch) and ``step_noise`` (every forward pass's noise, drawn from the global RNG in the order
-the pass uses it). A step is then a pure function of its tensor inputs, so it can be captured in a
-CUDA graph, and ``losses`` a pure function of (parameters, batch, noise). A noise input left out is
-drawn inside the step, where it would have been drawn anyway: the same numbers either way.
+labelled batch) and ``step_noise`` (the first forward pass's noise, drawn from the global RNG in the
+order the pass uses it). ``losses`` is a pure function of (parameters, batch, noise), and a step of its
+tensor inputs, so it can be captured in a CUDA graph. A noise input left out (an alternating update's
+second pass, a direct call) is drawn inside, where it always was: the same numbers either way.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ from ali.report.reference import PAPER_MIXTURE  # noqa: E402
 
 EVAL_COLUMNS = ("modes", "hq_pct")  # evaluated every eval_every steps; blank on other rows
 NOT_LOSSES = ("step", "wall_s", *EVAL_COLUMNS)
+FEW_POINTS = 30  # lines of at most this many points are drawn with markers
 COLOURS = {"ali": "tab:blue", "gan": "tab:orange", "vae": "tab:green", "inverse": "tab:red",
            "posthoc": "tab:purple", "ali_kplus1": "tab:blue", "gan_fm": "tab:orange"}
 
@@ -58,6 +59,12 @@ def loss_columns(frames: list[pd.DataFrame]) -> list[str]:
     for f in frames:
         cols += [c for c in f.columns if c not in NOT_LOSSES and c not in cols]
     return cols
+
+
+def marker(column: str, n_points: int) -> str | None:
+    """A marker on every point of an evaluation column, and of any line with few points (a line of one or
+    two points shows nothing without them)."""
+    return "o" if column in EVAL_COLUMNS or n_points <= FEW_POINTS else None
 
 
 def _png(fig) -> bytes:
@@ -97,7 +104,7 @@ def curves_figure(runs: Mapping[str, tuple[str, pd.DataFrame]], title: str) -> b
                 continue
             points = frame[["step", column]].dropna()
             ax.plot(points["step"], points[column], lw=0.9, alpha=0.75, color=COLOURS.get(group),
-                    marker="." if column in EVAL_COLUMNS else None, ms=3,
+                    marker=marker(column, len(points)), ms=3,
                     label=group if group not in labelled else None)
             labelled.add(group)
         ax.set_title(column, fontsize=10)
@@ -131,7 +138,7 @@ def semisup_curves(results: Path) -> dict[str, bytes | None]:
     """Per dataset and label count, the K+1 models' losses (one line per seed)."""
     found = histories(results, SEMISUP_RUNS)
     keys = sorted({(d, n) for d, _, n, _ in found}, key=lambda k: (k[0], int(k[1].removeprefix("labels"))))
-    return {f"{d}, {n}": curves_figure({f"{m} {s}": (m, f) for (d2, m, n2, s), f in found.items()
+    return {f"{d}, {n.removeprefix('labels')} labels": curves_figure({f"{m} {s}": (m, f) for (d2, m, n2, s), f in found.items()
                                         if (d2, n2) == (d, n)}, f"{d}, {n.removeprefix('labels')} labels: K+1")
             for d, n in keys}
 
@@ -164,5 +171,5 @@ def paired_runs_figure(runs: pd.DataFrame, metric: str = "modes") -> bytes | Non
         ax.set_xticks(x, [f"run {r}" for r in pairs.index], fontsize=8)
         ax.set_title(f"protocol {protocol} (a missing bar: diverged or not evaluated)", fontsize=9)
         ax.set_ylabel(metric)
-        ax.legend(fontsize=7, ncol=2)
+        ax.legend(fontsize=7, ncol=2, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, not on them
     return _png(fig)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ali.report import curves
-from ali.report.comparisons import Comparison, all_comparisons, read_table
+from ali.report.comparisons import Comparison, all_comparisons, plural, read_table
 from ali.report.reference import PAPER_MIXTURE_N_RUNS
 from ali.report.verdicts import PAPER_PRESET, TEST_STATEMENT, VERDICTS
 from ali.train.files import read_json, write_text
@@ -33,17 +33,20 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #ddd;padding-bo
 h3{margin-top:1.4em}
 .banner{background:#fff4d6;border:1px solid #e0b84a;padding:8px 12px;border-radius:4px}
 .test{background:#f4f6f8;border-left:4px solid #8a99a8;padding:8px 12px}
-table{border-collapse:collapse;font-size:.86em;width:100%}
-th,td{border:1px solid #d5d9de;padding:4px 6px;vertical-align:top;text-align:left}
+.scroll{overflow-x:auto;max-width:100%}
+table{border-collapse:collapse;font-size:.8em;width:100%}
+th,td{border:1px solid #d5d9de;padding:3px 5px;vertical-align:top;text-align:left;overflow-wrap:break-word}
+table#verdicts{min-width:1080px}td.what{min-width:10em}
 th{background:#eef1f4}td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
-td.note{color:#555;font-size:.92em}
+td.note{color:#555;font-size:.92em;min-width:9em}
+table.prov{width:auto}table.prov td{overflow-wrap:normal}
 .v-consistent{background:#dff3e3}.v-differs{background:#fbdcdc}
 .v-not-run-at-this-scale{background:#eceff1;color:#555}.v-smoke-not-comparable{background:#fff1cc}
+.v-reference-only-not-their-model{background:#e8eefc}.v-cannot-test-1-training-seed{background:#eceff1;color:#555}
 figure{margin:1em 0;padding:8px;border:1px solid #e3e6e9;border-radius:4px}
 figure img{max-width:100%;height:auto;display:block;margin:auto}
+figure img.pixels{image-rendering:pixelated}
 figcaption{font-size:.9em;color:#333;margin-top:6px}
-dl.prov{display:grid;grid-template-columns:max-content 1fr;gap:2px 12px;font-size:.88em}
-dl.prov dt{font-weight:600}dl.prov dd{margin:0;word-break:break-all}
 .missing{color:#8a5a00;font-style:italic}
 """
 
@@ -52,6 +55,7 @@ PAPER_FIGURES = {  # dataset -> the paper's figure of samples and reconstruction
     "tiny_imagenet": "Figure 5 (Tiny ImageNet; ours: Tiny ImageNet 200, our stand-in)",
 }
 FIGURE_KINDS = ("samples", "reconstructions", "interpolations")
+IMAGE_GRID_PX = 720  # image grids are shown at the integer multiple of their width nearest below this
 FIGURE_NAME = re.compile(r"(?P<dataset>.+)_(?P<model>[a-z0-9]+)_seed(?P<seed>\d+)_(?P<kind>"
                          + "|".join(FIGURE_KINDS) + ")")
 CAPTIONS = {
@@ -61,8 +65,10 @@ CAPTIONS = {
         "(d) a VAE on the 2D mixture of 25 Gaussians; the paper reports that ALI covers the latent space (second "
         "row) much better and produces better samples than the two GAN models augmented with inference. "
         "Ours: rows data x ~ q(x), latent codes z ~ q(z|x), reconstructions, prior z ~ p(z), samples "
-        "x ~ p(x|z); columns as the paper's; points coloured by mixture component. (b) and (c) are trained on "
-        "the best-covering GAN, (a) is the best-covering ALI (our choice of tie-break)."),
+        "x ~ p(x|z); columns as the paper's; points coloured by mixture component. (a) is the best-covering ALI "
+        "(our choice of tie-break). (b) and (c) both add an encoder to one trained GAN, the best-covering one, "
+        "as the paper's two post-hoc baselines do: their decoder, so their prior and sample rows, are that GAN's "
+        "and identical by construction; only the encoder (latent codes, reconstructions) differs between them."),
     "samples": "The paper's {figure}, (a): samples x ~ p(x | z), z ~ p(z), which it says exhibit the same image "
                "fidelity as samples from other adversarially trained models.",
     "reconstructions": "The paper's {figure}, (b): reconstructions x̂ ~ p(x | ẑ), ẑ ~ q(z | x); odd columns are "
@@ -80,9 +86,20 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
-def figure(png: bytes, caption: str, alt: str) -> str:
-    return (f'<figure><img src="{data_uri(png)}" alt="{escape(alt)}">'
+def figure(png: bytes, caption: str, alt: str, upscale_to: int | None = None) -> str:
+    """An embedded PNG; ``upscale_to``: show a grid of small images at an integer multiple of its width
+    near that many pixels, nearest-neighbour (the PNG itself is embedded as drawn)."""
+    size = ""
+    if upscale_to:
+        width = png_width(png)
+        size = f' class="pixels" width="{width * max(1, upscale_to // width)}"'
+    return (f'<figure><img src="{data_uri(png)}" alt="{escape(alt)}"{size}>'
             f"<figcaption>{escape(caption)}</figcaption></figure>")
+
+
+def png_width(png: bytes) -> int:
+    """The width in the PNG's IHDR chunk (bytes 16-20)."""
+    return int.from_bytes(png[16:20], "big")
 
 
 def missing(text: str) -> str:
@@ -90,9 +107,23 @@ def missing(text: str) -> str:
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
+    """``digits`` significant digits; "–" only where there is no number."""
     if x is None or (isinstance(x, float) and not math.isfinite(x)):
         return "–"
     return f"{x:.{digits}g}"
+
+
+def mean_std(mean: float | None, std: float | None) -> str:
+    """``mean ± std`` with the std to 2 significant digits and the mean to the same decimal place;
+    a mean without a spread (one run) alone, to 3 significant digits; "–" where there is no mean."""
+    if mean is None or not math.isfinite(mean):
+        return "–"
+    if std is None or not math.isfinite(std):
+        return fmt(mean)
+    if std == 0:
+        return f"{fmt(mean)} ± 0"
+    decimals = max(0, 1 - math.floor(math.log10(abs(std))))
+    return f"{mean:.{decimals}f} ± {std:.{decimals}f}"
 
 
 def number(x: float) -> str:
@@ -116,29 +147,30 @@ def verdict_row(c: Comparison) -> str:
     p, o = c.published, c.ours
     extra = "".join(f"; {k} {number(v)}" for k, v in c.published_extra.items())
     published = number(p.value) + (f" ± {number(p.error)}" if p.error is not None else "") + extra
-    ours = "–" if o is None else f"{fmt(o.mean, 4)} ± {fmt(o.std, 3)}"
+    ours = "–" if o is None else mean_std(o.mean, o.std)
     se_ours = "–" if o is None else fmt(o.standard_error(), 3)
     attrs = {"data-key": c.key, "data-quantity": c.quantity, "data-verdict": c.verdict,
              "data-published": " ".join(number(x) for x in c.published_numbers())}
     attr_text = " ".join(f'{k}="{escape(v)}"' for k, v in attrs.items())
-    cells = [
-        (escape(c.source), "note"), (escape(c.quantity), ""), (escape(published), "num"),
-        (escape(p.describe()) + f" (SE {fmt(p.standard_error(), 3)})", "note"),
+    cells = [  # the verdict next to what it is about, so that a narrow window shows it without scrolling
+        (escape(c.source), "note"), (escape(c.quantity), "what"),
+        (f"<strong>{escape(c.verdict)}</strong>", f"v-{slug(c.verdict)}"), (fmt(c.z, 3), "num"),
+        (escape(published), "num"), (escape(p.describe()) + f" (SE {fmt(p.standard_error(), 3)})", "note"),
         (escape(ours), "num"), (str(o.n) if o is not None else "0", "num"), (se_ours, "num"),
-        (escape(c.ours_note), "note"), (fmt(c.z, 3), "num"),
-        (f"<strong>{escape(c.verdict)}</strong>", f"v-{slug(c.verdict)}"),
+        (escape(c.ours_note), "note"),
     ]
     return f"<tr {attr_text}>" + "".join(f'<td class="{cls}">{text}</td>' for text, cls in cells) + "</tr>"
 
 
 def verdict_table(comparisons: list[Comparison]) -> str:
-    head = ("<tr><th>source</th><th>quantity</th><th>published (value ± error)</th><th>how the error is read</th>"
-            "<th>ours (mean ± std)</th><th>n</th><th>SE ours</th><th>our runs</th><th>z</th><th>verdict</th></tr>")
+    head = ("<tr><th>source</th><th>quantity</th><th>verdict</th><th>z</th><th>published (value ± error)</th>"
+            "<th>how the error is read</th><th>ours (mean ± std)</th><th>n</th><th>SE ours</th><th>our runs</th></tr>")
     counts = {v: sum(c.verdict == v for c in comparisons) for v in VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     return (f'<p class="test"><strong>Test.</strong> {escape(TEST_STATEMENT)}</p>'
             f"<p>{len(comparisons)} published numbers: {escape(summary)}.</p>"
-            f'<table id="verdicts">{head}{"".join(verdict_row(c) for c in comparisons)}</table>')
+            f'<div class="scroll"><table id="verdicts">{head}{"".join(verdict_row(c) for c in comparisons)}'
+            f"</table></div>")
 
 
 # -------------------------------------------------------------------------------------- provenance
@@ -147,19 +179,22 @@ def _unique(values: Iterable) -> list[str]:
 
 
 def provenance(frame: pd.DataFrame | None, wall: str, hashes: Iterable[str], what: str) -> str:
-    """Preset, device, code version, wall time and config hashes of the rows behind a section."""
+    """Preset, device, code version (each distinct value with its count), wall time and how many
+    distinct config hashes the rows behind a section have: a compact table, not a list of hashes."""
     if frame is None or frame.empty:
         return missing(f"provenance: no {what} recorded")
+    rows = []
+    for label, column in (("preset", "preset"), ("device", "device"), ("code version", "code_version")):
+        counts = frame[column].dropna().astype(str).value_counts() if column in frame else pd.Series(dtype=int)
+        rows += [(label, value, str(n)) for value, n in sorted(counts.items())] or [(label, "–", "")]
     hash_values = _unique(v for col in hashes if col in frame for v in frame[col])
-    items = {
-        "preset": ", ".join(_unique(frame.get("preset", []))),
-        "device": ", ".join(_unique(frame.get("device", []))),
-        "code version": ", ".join(_unique(frame.get("code_version", []))),
-        "wall time": f"{seconds(frame[wall].sum())} over {len(frame)} {what}" if wall in frame else "–",
-        f"config hashes ({len(hash_values)})": " ".join(hash_values) or "–",
-    }
-    body = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in items.items())
-    return f'<details open><summary>Provenance</summary><dl class="prov">{body}</dl></details>'
+    columns = ", ".join(col for col in hashes if col in frame) or "–"
+    rows.append((f"config hashes ({len(hash_values)} distinct)", f"in the tables' {columns} column{'s' if ', ' in columns else ''}", str(len(frame))))
+    rows.append(("wall time", seconds(frame[wall].sum()) if wall in frame else "–", str(len(frame))))
+    body = "".join(f"<tr><td>{escape(a)}</td><td>{escape(b)}</td><td class='num'>{escape(c)}</td></tr>"
+                   for a, b, c in rows)
+    return (f'<details open><summary>Provenance</summary><table class="prov"><tr><th>what</th><th>value</th>'
+            f"<th>{escape(what)}</th></tr>{body}</table></details>")
 
 
 def image_records(results: Path) -> pd.DataFrame | None:
@@ -185,16 +220,17 @@ def curve_blocks(pngs: dict[str, bytes | None], where: str) -> str:
 
 def mixture_section(results: Path) -> str:
     out = ["<h2 id='mixture'>Mixture of 25 Gaussians (section 4.5, Figure 8)</h2>"]
-    figures = {path.name: path.read_bytes() for path in sorted(results.glob("figure8*.png"))}
+    figures = {path.name: path.read_bytes() for path in sorted(results.glob("figure8_*.png"), key=figure8_order)}
+    main = (results / "figure8.png").read_bytes() if (results / "figure8.png").exists() else None
+    if main is not None and main not in figures.values():  # figure8.png is a copy of one protocol's: shown once
+        figures = {"figure8.png": main, **figures}
     if not figures:
         out.append(missing("no Figure 8 (the mixture experiment has not run)"))
-    main = figures.pop("figure8.png", None)  # a copy of the figure protocol's own figure: shown once
-    if main is not None and main not in figures.values():
-        figures = {"figure8.png": main, **figures}
-    for name, png in figures.items():
+    for i, (name, png) in enumerate(figures.items()):
         also = " (also results/figure8.png)" if png == main and name != "figure8.png" else ""
         protocol = name.removesuffix(".png").removeprefix("figure8").lstrip("_") or "the figure protocol"
-        out.append(figure(png, f"{name}{also}: protocol {protocol}. {CAPTIONS['figure8']}", name))
+        text = CAPTIONS["figure8"] if i == 0 else "Rows and columns as in the first Figure 8 above."
+        out.append(figure(png, f"{name}{also}: protocol {protocol}. {text}", name))
     out.append("<h3>Paired runs of the random protocol</h3>")
     paired = curves.paired_runs_figure(read_table(results / "mixture_runs.csv"))
     out.append(figure(paired, "ALI run i and GAN run i share lr, β1 and init std (paired draws). Bars: our final "
@@ -208,13 +244,23 @@ def mixture_section(results: Path) -> str:
     return "".join(out)
 
 
+def figure8_order(path: Path) -> tuple:
+    """The paper's protocol (random) first, then the others by name."""
+    protocol = path.stem.removeprefix("figure8_")
+    return (protocol != "random", protocol)
+
+
+KIND_TITLES = {"samples": "Samples", "reconstructions": "Reconstructions (odd columns data, even columns ours)",
+               "interpolations": "Interpolations"}
+
+
 def image_caption(path: Path) -> str:
     m = FIGURE_NAME.fullmatch(path.stem)
     if m is None:
         return path.name
     dataset, model, kind = m["dataset"], m["model"], m["kind"]
     paper = PAPER_FIGURES.get(dataset)
-    ours = f"Ours: {dataset}, {model.upper()}, seed {m['seed']}."
+    ours = f"{KIND_TITLES[kind]}. Ours: {dataset}, {model.upper()}, seed {m['seed']}."
     if paper is None and kind != "interpolations":
         return f"{ours} {dataset} is a smoke stand-in: the paper has no figure for it."
     text = CAPTIONS[kind].format(figure=paper)
@@ -234,7 +280,7 @@ def images_section(results: Path) -> str:
     pngs = sorted((results / "figures").glob("*.png"), key=figure_order)
     if not pngs:
         out.append(missing("no image figures (the image experiments have not run)"))
-    out += [figure(p.read_bytes(), image_caption(p), p.name) for p in pngs]
+    out += [figure(p.read_bytes(), image_caption(p), p.name, upscale_to=IMAGE_GRID_PX) for p in pngs]
     out.append("<h3>Training curves</h3>")
     out.append(curve_blocks(curves.image_curves(results), "images/*/*/seed*/"))
     out.append(provenance(image_records(results), "wall_time_s", ["config_hash"], "runs"))
@@ -243,16 +289,44 @@ def images_section(results: Path) -> str:
 
 def svm_section(results: Path) -> str:
     trials = read_table(results / "svm_trials.csv")
-    per_model = trials.drop_duplicates("model") if trials is not None and not trials.empty else None
+    per_run = None  # one row per feature run (source x training seed): its trials' wall time counted once
+    if trials is not None and not trials.empty:
+        per_run = trials.drop_duplicates([c for c in ("model", "image_seed") if c in trials])
     return ("<h2 id='svm'>Table 1, L2-SVM rows</h2><p>The numbers are in the table at the top and in "
             "<code>table1.csv</code>, one row per SVM trial in <code>svm_trials.csv</code>.</p>"
-            + provenance(per_model, "trials_wall_time_s", ["settings_hash", "source_config_hash"],
-                         "feature sources (SVM trials)"))
+            + provenance(per_run, "trials_wall_time_s", ["settings_hash", "source_config_hash"],
+                         "feature runs (SVM trials)"))
+
+
+def label_counts(table: pd.DataFrame) -> list[int]:
+    """The label counts table2.csv has columns for (``error_pct_mean_<n>``), ascending."""
+    return sorted(int(c.rsplit("_", 1)[1]) for c in table if c.startswith("error_pct_mean_"))
+
+
+def our_table2(table: pd.DataFrame | None) -> str:
+    """table2.csv as this preset ran it, at its own label counts (a smoke preset's are not the paper's)."""
+    if table is None or table.empty:
+        return missing("no Table 2 runs recorded (table2.csv)")
+    counts = label_counts(table)
+    head = "<tr><th>model</th><th>dataset</th>" + "".join(f"<th>{n} labels: error % (mean ± std)</th>"
+                                                           for n in counts) + "</tr>"
+    rows = []
+    for _, r in table.iterrows():
+        cells = []
+        for n in counts:
+            seeds, diverged = r.get(f"n_seeds_{n}"), r.get(f"n_diverged_{n}")
+            runs = "" if pd.isna(seeds) else f" ({plural(int(seeds), 'seed')}, {int(diverged or 0)} diverged)"
+            cells.append(f"<td class='num'>{escape(mean_std(r.get(f'error_pct_mean_{n}'), r.get(f'error_pct_std_{n}')) + runs)}</td>")
+        rows.append(f"<tr><td>{escape(str(r['model']))}</td><td>{escape(str(r['dataset']))}</td>{''.join(cells)}</tr>")
+    return ("<h3>Table 2 as this preset ran it</h3><p>Ours at the label counts this preset trained "
+            "(<code>table2.csv</code>); the published numbers and verdicts are in the table at the top.</p>"
+            f'<div class="scroll"><table id="our-table2">{head}{"".join(rows)}</table></div>')
 
 
 def semisup_section(results: Path) -> str:
     return ("<h2 id='semisup'>K+1 semi-supervised (Table 1 K+1 rows, Table 2)</h2><p>One row per run in "
-            "<code>semisup_runs.csv</code>; Table 2 in <code>table2.csv</code>.</p><h3>Training curves</h3>"
+            "<code>semisup_runs.csv</code>; Table 2 in <code>table2.csv</code>.</p>"
+            + our_table2(read_table(results / "table2.csv")) + "<h3>Training curves</h3>"
             + curve_blocks(curves.semisup_curves(results), "semisup/*/*/labels*/seed*/")
             + provenance(read_table(results / "semisup_runs.csv"), "wall_time_s", ["config_hash"], "runs"))
 

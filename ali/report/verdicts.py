@@ -17,6 +17,17 @@ How a published error becomes a standard error (``Published.standard_error``):
 
 Ours: the sample std (ddof=1) over our ``n`` runs, divided by ``sqrt(n)``.
 
+The L2-SVM rows (``SeedsTrials``): the published 19.14 is the mean of 100 SVM trials on ONE trained
+encoder, and its ± 0.50 the spread of those trials only. A re-run trains a new encoder, so its mean
+moves by the between-seed spread as well. With S training seeds of T trials each: ours is the mean of
+the S seed means, SE_ours = std of the seed means (ddof=1) / √S; the between-seed variance is the
+one-way random-effects estimate max(0, var(seed means) − mean over seeds of var(trials, ddof=1) / T),
+and the published number's SE is √(between + SE_published²), the spread of one re-run of the
+published experiment. With one seed there is no between-seed spread to measure: "cannot test".
+
+Rows whose published number is another paper's model that ours is not (Salimans et al.'s GAN with
+feature matching, Radford et al.'s DCGAN) are shown beside ours as a reference, with no test.
+
 Before any test: a table of a preset other than ``paper`` is "smoke: not comparable" whatever it ran;
 in the paper preset, no run of ours (or fewer than 2, so no standard error) is "not run at this scale".
 """
@@ -33,7 +44,9 @@ CONSISTENT = "consistent"
 DIFFERS = "differs"
 NOT_RUN = "not run at this scale"
 SMOKE = "smoke: not comparable"
-VERDICTS = (CONSISTENT, DIFFERS, NOT_RUN, SMOKE)
+ONE_SEED = "cannot test: 1 training seed"
+REFERENCE = "reference only: not their model"
+VERDICTS = (CONSISTENT, DIFFERS, NOT_RUN, SMOKE, ONE_SEED, REFERENCE)
 
 TEST_STATEMENT = (
     f"Two-sided z-test on (ours − published) with the combined standard error "
@@ -41,7 +54,10 @@ TEST_STATEMENT = (
     f"SE_ours = sample std (ddof=1) / √n over our runs. A published σ over n runs becomes σ/√n; "
     f"a 3σ bar is divided by 3 first; where the source gives no n, or does not say what its ± is, "
     f"the ± (or σ) is used as the standard error itself; no printed error counts as 0. "
-    f"Any preset other than “{PAPER_PRESET}”: “{SMOKE}”, whatever it ran. Fewer than 2 runs of ours: “{NOT_RUN}”."
+    f"Any preset other than “{PAPER_PRESET}”: “{SMOKE}”, whatever it ran. Fewer than 2 runs of ours: “{NOT_RUN}”. "
+    f"L2-SVM rows: ours is the mean over training seeds of each seed's mean over SVM trials, SE_ours = std of the "
+    f"seed means / √seeds, and the published SE becomes √(between-seed variance + SE_published²), the spread "
+    f"of one re-run; one seed: “{ONE_SEED}”. Another paper's model that ours is not: “{REFERENCE}”, no test."
 )
 
 CONVENTIONS = ("sem", "std", "3std", "unstated")
@@ -56,6 +72,7 @@ class Published:
     convention: str  # one of CONVENTIONS
     n: int | None = None  # runs/trials the error is over, where the source says
     reading: str = ""  # how we read an error the source leaves unstated (our choice), for the page
+    not_ours: str = ""  # whose model the number is, where ours is a different one: shown, never tested
 
     def __post_init__(self):
         if self.convention not in CONVENTIONS:
@@ -75,6 +92,8 @@ class Published:
         return f"{self._describe()} ({self.reading})" if self.reading else self._describe()
 
     def _describe(self) -> str:
+        if self.not_ours:
+            return f"{self.not_ours}'s model, not ours: a reference beside ours, not tested"
         if self.error is None:
             return "no error printed: SE 0"
         n = f" over {self.n}" if self.n else ""
@@ -100,10 +119,41 @@ class Ours:
     def standard_error(self) -> float:
         return self.std / math.sqrt(self.n) if self.n > 1 else math.nan
 
+    def published_standard_error(self, published: Published) -> float:
+        """The published number's SE as a test against these runs sees it."""
+        return published.standard_error()
+
+
+@dataclass(frozen=True)
+class SeedsTrials(Ours):
+    """Our L2-SVM error over ``n`` training seeds: ``mean`` and ``std`` (ddof=1) of the seed means, and
+    ``trial_var``, the mean over seeds of each seed's trial variance (ddof=1) over its number of trials."""
+
+    trial_var: float = math.nan
+
+    def between_seed_var(self) -> float:
+        """The one-way random-effects estimate of the variance between trained encoders (never below 0)."""
+        return max(0.0, self.std ** 2 - self.trial_var)
+
+    def published_standard_error(self, published: Published) -> float:
+        """One re-run of the published experiment: a new encoder (between) and its trials (published SE)."""
+        return math.sqrt(self.between_seed_var() + published.standard_error() ** 2)
+
+
+def seeds_trials(errors: dict[int, list[float]], preset: str) -> SeedsTrials:
+    """``{training seed: [test error % of each SVM trial]}`` summarised for the test."""
+    means = [sum(v) / len(v) for v in errors.values()]
+    s = len(means)
+    mean = sum(means) / s if s else math.nan
+    std = math.sqrt(sum((m - mean) ** 2 for m in means) / (s - 1)) if s > 1 else math.nan
+    trial_var = [sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v) for v, m in zip(errors.values(), means)
+                 if len(v) > 1]
+    return SeedsTrials(mean, std, s, preset, sum(trial_var) / len(trial_var) if trial_var else 0.0)
+
 
 def z_score(ours: Ours, published: Published) -> float:
     """(ours − published) / combined SE; ±inf for a difference with no error on either side."""
-    se = math.hypot(ours.standard_error(), published.standard_error())
+    se = math.hypot(ours.standard_error(), ours.published_standard_error(published))
     diff = ours.mean - published.value
     if se == 0:
         return 0.0 if diff == 0 else math.copysign(math.inf, diff)
@@ -116,6 +166,10 @@ def verdict(ours: Ours | None, published: Published) -> str:
         return SMOKE
     if ours is None or ours.n < 1 or not math.isfinite(ours.mean):
         return NOT_RUN
+    if published.not_ours:
+        return REFERENCE
+    if isinstance(ours, SeedsTrials) and ours.n == 1:
+        return ONE_SEED
     if ours.n < 2 or not math.isfinite(ours.std):
         return NOT_RUN
     return CONSISTENT if abs(z_score(ours, published)) <= Z_THRESHOLD else DIFFERS

@@ -38,7 +38,7 @@ from ali.train.progress import HISTORY, History
 from ali.train.record import finish_run, new_record
 from ali.train.runtime import execution, resolve_device, seed_everything
 
-GROUP_FORMAT = "ali-engine-group-1"  # in the group's checkpoint hash
+GROUP_FORMAT = "ali-engine-group-2"  # in the group's checkpoint hash; 2: counter-based noise, batched Adam
 SHARED_KEYS = ("experiment", "model", "nets", "batch_size", "steps", "update", "precision")  # data may differ (pacgan)
 GROUP_MODELS = ("ali", "gan")
 LOSSES = ("loss_d", "loss_g")
@@ -71,10 +71,11 @@ def group_hash(specs: Sequence[Mapping]) -> str:
 
 
 def build_group(specs: Sequence[Mapping], build: Callable[[Mapping], Model], data: torch.Tensor,
-                device: torch.device, bf16: bool = False) -> GroupStep:
+                device: torch.device, bf16: bool = False, adam_kernel: str | None = None) -> GroupStep:
     """The group's batched model and state, from each run's solo model built as a solo run builds it.
 
     ``data``: one (n, x_dim) training set for every run, or (R, n, x_dim), one per run.
+    ``adam_kernel``: one of ``ali.engine.adam.KERNELS``; by default the device's (``kernel_for``).
     """
     solos = []
     for spec in specs:
@@ -88,7 +89,8 @@ def build_group(specs: Sequence[Mapping], build: Callable[[Mapping], Model], dat
     for is_d in (True, False):
         layout = FlatLayout([(n, tuple(p.shape)) for n, p in named if (id(p) in d_ids) == is_d], model.piece_major)
         flat = layout.stack([dict(m.named_parameters()) for m in solos]).to(device)
-        players.append(Player(layout, flat, [m.adam.lr for m in solos], [m.adam.torch_betas() for m in solos]))
+        players.append(Player(layout, flat, [m.adam.lr for m in solos], [m.adam.torch_betas() for m in solos],
+                              adam_kernel))
     buffers = [dict(m.named_buffers()) for m in solos]
     stat_names = [n for n in buffers[0] if n.endswith(("running_mean", "running_var"))]
     stats = {n: torch.stack([b[n] for b in buffers]).to(device) for n in stat_names}
@@ -103,7 +105,7 @@ class GroupRun:
     def __init__(self, group: GroupStep, run_dirs: Sequence[Path], columns: Sequence[str], evaluate: Evaluate | None,
                  z_eval: torch.Tensor):
         self.group, self.run_dirs, self.columns, self.evaluate, self.z_eval = group, run_dirs, columns, evaluate, z_eval
-        self.generators = group.generators
+        self.generators: list[torch.Generator] = []  # none: the engine's noise is a function of (seed, step)
         n = len(run_dirs)
         self.last_losses = torch.full((n, 2), math.nan, dtype=torch.float64)
         self.logged = torch.ones(n, dtype=torch.bool)  # runs whose curve is still being written

@@ -5,24 +5,29 @@
 #   $ALI report NAME --in NAME=PATH ... --out NAME=PATH ... [--settings JSON]
 import json
 import os
+import shlex
 import sys
 from pathlib import PurePosixPath
 
 from snakemake_interface_executor_plugins.settings import DeploymentMethod
 
 from ali.config import results_dir
+from ali.cost import runtime_minutes
 from ali.data.images import DATASETS
-from ali.experiments.base import experiment
+from ali.experiments.base import experiment, plan_jobs
 
 RESULTS = results_dir(config)
 PRESET = config["preset"]
 DATA = config["data_dir"]
 ENV = "../../environment.yml"  # every rule's software environment (snakemake --sdm conda)
 # Every shell command gets $ALI: the package's CLI, after bash's strict mode (Snakemake's own default
-# prefix). Under --sdm conda it is the job environment's python (environment.yml); otherwise the
-# interpreter that runs Snakemake, so no PATH set-up is needed.
+# prefix). Under --sdm conda it is the job environment's python (environment.yml, which holds the
+# dependencies only: Snakemake copies it into .snakemake/conda/, where a path relative to it would
+# miss), with this checkout's package put first on PYTHONPATH; otherwise the interpreter that runs
+# Snakemake, so no PATH set-up is needed.
 USE_CONDA = DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
-shell.prefix(f"set -euo pipefail; ALI='{'python' if USE_CONDA else sys.executable} -m ali'; ")
+CONDA_PATH = f"export PYTHONPATH={shlex.quote(os.path.abspath(workflow.basedir))}; " if USE_CONDA else ""
+shell.prefix(f"set -euo pipefail; {CONDA_PATH}ALI='{'python' if USE_CONDA else sys.executable} -m ali'; ")
 
 MIXTURE, IMAGES, SVM_EXP, SEMISUP = (experiment(n) for n in ("mixture", "images", "svm", "semisup"))
 MIX_PLAN, IMG_PLAN, SVM_PLAN, SSL_PLAN = (e.plan(config) for e in (MIXTURE, IMAGES, SVM_EXP, SEMISUP))
@@ -60,12 +65,12 @@ def run_dir(path):
 def group_jobs(exp, plan):
     """``exp``'s training jobs of several runs trained together ({job name: run keys}, the contract's
     ``Experiment.jobs``): each gets its own rule, as a job's outputs are its runs' records."""
-    return {job: keys for job, keys in exp.jobs(plan, config).items() if keys != [job]}
+    return {job: keys for job, keys in plan_jobs(exp, plan, config).items() if keys != [job]}
 
 
 def per_run_models(exp, plan):
     """The models whose runs each train in a job of their own: the per-run training rule's wildcard."""
-    alone = {plan[job]["model"] for job, keys in exp.jobs(plan, config).items() if keys == [job]}
+    alone = {plan[job]["model"] for job, keys in plan_jobs(exp, plan, config).items() if keys == [job]}
     return [m for m in exp.models if m in alone]
 
 
@@ -129,12 +134,13 @@ def img_figures(key):
         [] if s["model"] == "gan" else [f"{prefix}_reconstructions.png", f"{prefix}_interpolations.png"])
 
 
-IMAGES_TARGETS = [f for key in IMG_PLAN for f in img_figures(key)]
+# figures of the images.seeds runs; the further seeds the L2-SVM benchmark trains (svm.image_seeds) draw none
+IMAGES_TARGETS = [f for key, s in IMG_PLAN.items() if s["seed"] in config["images"]["seeds"] for f in img_figures(key)]
 
 
 # svm
 def svm_image_run(w):
-    return [] if w.source == "raw" else f"{IMG}/{SVM_SETTINGS['dataset']}/{w.source}/seed{SVM_SETTINGS['image_seed']}/record.json"
+    return [] if w.source == "raw" else f"{IMG}/{SVM_SETTINGS['dataset']}/{w.source}/seed{w.seed}/record.json"
 
 
 def svm_data_flag(w):

@@ -24,7 +24,7 @@ rule mixture_train:
     resources:
         gpu=gpus(MIX_DEVICE),
         mem_mb=3000,
-        runtime=150,
+        runtime=lambda w: runtime_minutes(MIX_PLAN[f"{w.protocol}/{w.mixmodel}/run{w.run}"], MIX_DEVICE),
     shell:
         "$ALI train --spec {params.spec:q} --out {params.outdir} {params.inputs} "
         "--device {params.device} --threads {threads} {params.execution} 2> {log}"
@@ -51,7 +51,7 @@ for group, members in MIX_GROUPS.items():  # a job's outputs are its runs' recor
         resources:
             gpu=gpus(MIX_DEVICE),
             mem_mb=3000 + 200 * len(members),
-            runtime=150 if MIX_DEVICE == "cpu" else 60,
+            runtime=runtime_minutes([MIX_PLAN[k] for k in members], MIX_DEVICE),
         shell:
             "$ALI train --spec {params.spec:q} --out {params.outdirs} --device {params.device} "
             "--threads {threads} {params.execution} 2> {log}"

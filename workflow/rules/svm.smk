@@ -1,22 +1,22 @@
-# Table 1, L2-SVM rows: features of every model (one job each), the released protocol on them (one
-# job each), then results/svm_trials.csv and results/table1.csv (the L2-SVM rows, then the K+1 rows).
+# Table 1, L2-SVM rows: features of every model and training seed (one job each), the released protocol
+# on them (one job each), then results/svm_trials.csv and results/table1.csv (the L2-SVM rows, then the K+1 rows).
 
 
 rule svm_features:
     """Pool / validation / test features of one model, in inference mode."""
     output:
-        f"{SVM_DIR}/{{source}}/features.pt",
+        f"{SVM_DIR}/{{source}}/seed{{seed}}/features.pt",
     input:
         record=svm_image_run,
         data=svm_data_flag,
     params:
-        spec=lambda w: as_json(SVM_PLAN[f"svm/{SVM_SETTINGS['dataset']}/{w.source}"]),
+        spec=lambda w: as_json(SVM_PLAN[f"svm/{SVM_SETTINGS['dataset']}/{w.source}/seed{w.seed}"]),
         inputs=lambda w, input: f"--in run={run_dir(input.record)}" if input.record else "",
         outdir=lambda w, output: run_dir(output[0]),
         device=IMG_DEVICE,
         root=DATA,
     log:
-        f"{SVM_DIR}/{{source}}/features.log",
+        f"{SVM_DIR}/{{source}}/seed{{seed}}/features.log",
     conda:
         ENV
     threads: 4
@@ -32,14 +32,14 @@ rule svm_features:
 rule svm_trials:
     """C on validation with one labelled draw, then the test error of n_trials fresh draws."""
     output:
-        f"{SVM_DIR}/{{source}}/metrics.json",
+        f"{SVM_DIR}/{{source}}/seed{{seed}}/metrics.json",
     input:
-        f"{SVM_DIR}/{{source}}/features.pt",
+        f"{SVM_DIR}/{{source}}/seed{{seed}}/features.pt",
     params:
         rundir=lambda w, input: run_dir(input[0]),
         device=IMG_DEVICE,
     log:
-        f"{SVM_DIR}/{{source}}/trials.log",
+        f"{SVM_DIR}/{{source}}/seed{{seed}}/trials.log",
     conda:
         ENV
     threads: 8
@@ -58,7 +58,7 @@ rule table1:
         trials=f"{RESULTS}/svm_trials.csv",
         table=f"{RESULTS}/table1.csv",
     input:
-        svm=expand(f"{SVM_DIR}/{{source}}/metrics.json", source=SVM_SETTINGS["sources"]),
+        svm=[f"{RESULTS}/{key}/metrics.json" for key in SVM_PLAN],
         semisup=[f"{d}/metrics.json" for d in ssl_runs(SSL_T1["dataset"], SSL_T1["labels"])],
     params:
         inputs=lambda w, input: " ".join([in_args("svm", [run_dir(p) for p in input.svm]),
