@@ -61,7 +61,7 @@ wildcard_constraints:
     sslmodel="|".join(SEMISUP.models),
     nlabels=r"\d+",
     protocol="|".join(MIX_PROTOCOLS),
-    mixmodel="|".join(MIXTURE.models),
+    mixmodel="|".join(MIX_MODELS),
     run=r"\d+",
 
 include: "workflow/rules/mixture.smk"

@@ -30,7 +30,7 @@ PAPER = REPO / "config" / "paper.yaml"
 SMOKE = REPO / "config" / "smoke.yaml"
 TINY = REPO / "tests" / "tiny.yaml"
 SCHEMA = REPO / "workflow" / "schemas" / "config.schema.yaml"
-WORKFLOW_DIRS = ("workflow", "config", "profiles")  # with the top-level files (Snakefile, environment.yml, ...)
+WORKFLOW_DIRS = ("workflow", "config", "profiles", "examples")  # with the top-level files (Snakefile, environment.yml, ...)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SLURM_ACCOUNT = {"SBATCH_ACCOUNT": "testaccount"}  # the SLURM profile's account comes from SLURM's own variable
 

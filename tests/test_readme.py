@@ -24,6 +24,10 @@ ALLOWED = {
     ("make", "test"): "runs this very test suite",
     ("ali", "download"): "downloads from the internet",
     ("pip", "install"): "installs from the internet",
+    ("make", "gpu-check"): "the full self-check, minutes long; tests/test_doctor.py runs its quick form",
+    ("python3", "-m", "ali", "doctor"): "the full self-check, minutes long; tests/test_doctor.py runs its quick form",
+    ("ali", "doctor"): "tests/test_doctor.py runs `ali doctor --quick --device cpu` and checks every line it prints",
+    ("ali", "score"): "needs the user's own sample and feature files; tests/test_score.py runs it on real ones",
 }
 
 
@@ -31,7 +35,7 @@ def bash_commands(text: str) -> list[str]:
     """Each command line of the ```bash blocks, without its trailing comment."""
     commands = []
     for block in re.findall(r"^```bash\n(.*?)^```", text, flags=re.M | re.S):
-        for line in block.splitlines():
+        for line in block.replace("\\\n", " ").splitlines():  # a line ending in a backslash goes on
             words = shlex.split(line, comments=True)
             if words:
                 commands.append(shlex.join(words))

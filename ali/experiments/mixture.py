@@ -16,10 +16,13 @@ Any protocol may set ``epochs`` (else ``mixture.train.epochs``), ``data_seed`` (
 per run) and ``baselines: false`` (no inference baselines for it).
 Baselines (inverse mapping, post-hoc inference, VAE) train once per protocol: the first two on the
 best-covering GAN run's frozen decoder.
+Plug-in models (``mixture.extra_models``, named by import path; the contract is ``ali.models.plugin``)
+train like ALI and GAN run i, with its seed, hyperparameter draw, budget and data, in the solo loop.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -36,6 +39,7 @@ from ali.eval.coverage import paper_modes, strict_metrics
 from ali.eval.mixture_metrics import MIXTURE_METRICS_VERSION, Codes, MixtureOutputs, mixture_metrics
 from ali.models import build_model
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES, Model, StepOptions
+from ali.models.plugin import Plugin, build_plugin, resolve
 from ali.nets import mlp
 from ali.nets.layers import init_normal_
 from ali.nets.stochastic import ConcatDiscriminator, GaussianEncoder, ImplicitEncoder
@@ -49,6 +53,7 @@ BASE_MODELS = ("ali", "gan")
 BASELINES = ("inverse", "posthoc", "vae")
 NEEDS_SOURCE = ("inverse", "posthoc")
 PROTOCOL_KINDS = ("random", "fixed", "pacgan")
+MODEL_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a plug-in's name: a path part and a Snakemake wildcard value
 CURVE_EVERY = 10  # history.csv: the mode count and %HQ every 10 log intervals (10,000 steps in the paper preset)
 # The training curve's coverage: OUR CHOICE of a cheap probe, the strict metric's sample size and HQ radius.
 EVAL_SAMPLES, EVAL_SEED, HQ_STDS = 2500, 0, 3.0
@@ -72,8 +77,10 @@ class MixtureRun(RunSpec):
     precision: str = "fp32"  # fp32 | tf32 | bf16: the arithmetic the run trains in (the last two on CUDA only)
     vae_likelihood_std: float | None = None  # the VAE baseline only
     source: str | None = None  # inverse mapping and post-hoc: where their frozen decoder comes from
+    model_class: str | None = None  # a plug-in model: its import path (mixture.extra_models)
+    model_version: str | None = None  # and its version (module __version__, else its source's hash)
 
-    omit_if_none = ("vae_likelihood_std", "source")
+    omit_if_none = ("vae_likelihood_std", "source", "model_class", "model_version")
 
 
 # ----------------------------------------------------------------------------------------- planning
@@ -155,9 +162,26 @@ def protocol_settings(cfg: Mapping, protocol: str) -> list[dict]:
     return runs
 
 
+def extra_models(cfg: Mapping) -> dict[str, Plugin]:
+    """``mixture.extra_models``: plug-in models by name, each imported and checked against the contract."""
+    key = "mixture.extra_models"
+    entries = get(cfg, key, dict, default={}) or {}
+    plugins = {}
+    for name, import_path in entries.items():
+        if not isinstance(name, str) or not MODEL_NAME.fullmatch(name):
+            raise ConfigError(f"config key {key!r}: model name {name!r} must be lower case letters, digits and "
+                              f"underscores, starting with a letter")
+        if name in BASE_MODELS + BASELINES:
+            raise ConfigError(f"config key '{key}.{name}': {name!r} is a built-in mixture model; give the plug-in "
+                              f"another name (built-in: {list(BASE_MODELS + BASELINES)})")
+        plugins[name] = resolve(import_path, f"{key}.{name}")
+    return plugins
+
+
 def plan(cfg: Mapping) -> dict[str, dict]:
     """Every training run of the experiment: ``{"<protocol>/<model>/run<i>": spec}``."""
     data, nets = data_from_config(cfg), nets_from_config(cfg)
+    plugins = extra_models(cfg)
     execution(cfg)  # checked here too (a bad value fails the plan), though it reaches no spec
     epochs = get(cfg, "mixture.train.epochs", int, positive=True)
     batch = get(cfg, "mixture.train.batch_size", int, positive=True)
@@ -178,10 +202,12 @@ def plan(cfg: Mapping) -> dict[str, dict]:
         data_seed = get(cfg, key + ".data_seed", int, low=0, default=None)
         for i, setting in enumerate(protocol_settings(cfg, protocol)):
             run_data = data if data_seed is None else replace(data, seed=data_seed + i)  # PacGAN: fresh per run
-            for model in BASE_MODELS:
+            for model in BASE_MODELS + tuple(plugins):  # a plug-in shares run i's seed and draw with ALI and GAN
+                plugin = plugins.get(model)
                 specs[f"{protocol}/{model}/run{i}"] = MixtureRun(
                     **common, data=asdict(run_data), protocol=protocol, protocol_kind=kind, model=model, run=i,
-                    steps=steps, **setting).to_dict()
+                    steps=steps, model_class=plugin and plugin.import_path, model_version=plugin and plugin.version,
+                    **setting).to_dict()
         if not get(cfg, key + ".baselines", bool, default=True):
             continue
         b = "mixture.baselines"
@@ -256,6 +282,10 @@ def build(spec: Mapping, options: StepOptions | None = None) -> Model:
     """
     nets = mlp.MixtureNets(**spec["nets"])
     name = spec["model"]
+    options = options or StepOptions.from_spec(spec)
+    if spec.get("model_class"):
+        model = build_plugin(spec["model_class"], spec["model_version"], nets, spec["update"], options, name)
+        return _initialise(model, spec, options)
     if name in ("ali", "posthoc"):
         kwargs = {"encoder": ImplicitEncoder(mlp.encoder(nets), nets.noise_dim), "decoder": mlp.decoder(nets),
                   "discriminator": ConcatDiscriminator(mlp.discriminator(nets, joint=True)),
@@ -270,8 +300,12 @@ def build(spec: Mapping, options: StepOptions | None = None) -> Model:
                   "decoder": mlp.decoder(nets), "likelihood_std": spec["vae_likelihood_std"]}
     else:
         raise ValueError(f"unknown mixture model {name!r}")
-    model = build_model(name, z_dim=nets.z_dim, **kwargs)
-    model.options = options or StepOptions.from_spec(spec)  # precision and capture, for the baselines' solo loop too
+    return _initialise(build_model(name, z_dim=nets.z_dim, **kwargs), spec, options)
+
+
+def _initialise(model: Model, spec: Mapping, options: StepOptions) -> Model:
+    """Step options, N(0, init_std^2) weights and zero biases, one Adam per parameter group: every model alike."""
+    model.options = options  # precision and capture, for the solo loop too
     init_normal_(model, spec["init_std"])
     model.configure_optimizers(AdamConfig(**spec["adam"]))
     return model
@@ -326,6 +360,8 @@ def train_run(spec: Mapping, run_dir: Path, *, device: str = "auto", capture: st
         return train_group([spec], [run_dir], device=device, capture=capture, checkpoint_every=checkpoint_every,
                            log_every=log_every, progress=progress, stop_at=stop_at)[0]
     prepare, extra = None, {}
+    if spec.get("model_class"):
+        extra = {"plugin": {"import_path": spec["model_class"], "version": spec["model_version"]}}
     if spec["model"] in NEEDS_SOURCE:
         if source_dir is None:
             raise ValueError(f"model {spec['model']} needs the best GAN run's directory as its source")
@@ -424,9 +460,23 @@ def choose_best(metrics: list[dict]) -> dict:
     return best
 
 
-def figure8_models(best: Mapping, baseline_dirs: list[Path]) -> tuple[dict, dict | None]:
-    """Figure 8's columns (key -> (model or None, reason)), and the spec of one run it shows."""
-    dirs = {"ali": best.get("ali")} | {Path(d).parent.name: d for d in baseline_dirs}
+def best_plugin_runs(metrics: list[dict]) -> dict[str, str | None]:
+    """Each plug-in model's best-covering run directory (the ALI and GAN rule), None where none finished."""
+    by_model: dict[str, list[dict]] = {}
+    for m in metrics:
+        by_model.setdefault(m["model"], []).append(m)
+    best = {}
+    for model, runs in sorted(by_model.items()):
+        chosen = best_run(runs)
+        best[model] = chosen["run_dir"] if chosen else None
+    return best
+
+
+def figure8_models(best: Mapping, baseline_dirs: list[Path], plugin_dirs: Mapping[str, str | None] | None = None
+                   ) -> tuple[dict, dict | None]:
+    """Figure 8's columns (key -> (model or None, reason)), and the spec of one run it shows; the
+    plug-in models' best runs (``plugin_dirs``) after the paper's four columns."""
+    dirs = {"ali": best.get("ali")} | {Path(d).parent.name: d for d in baseline_dirs} | dict(plugin_dirs or {})
     models, shown = {}, None
     for key, d in dirs.items():
         if d is None:
@@ -456,7 +506,8 @@ class Mixture(Experiment):
                                 "(most modes, then strict modes, %HQ, lower reverse KL: our choice)"),
         "mixture-tables": ("report_tables", "mixture_runs.csv (one row per run) and mixture.csv (per "
                                             "protocol x model, the paper's and PacGAN's numbers beside ours)"),
-        "figure8": ("report_figure8", "the paper's Figure 8 for one protocol: the best ALI and the baselines"),
+        "figure8": ("report_figure8", "the paper's Figure 8 for one protocol: the best ALI and the baselines, "
+                                      "then each plug-in model's best run (--in plugins=METRICS ...)"),
     }
 
     def plan(self, cfg):
@@ -471,6 +522,11 @@ class Mixture(Experiment):
 
     def execution(self, cfg):
         return execution(cfg)
+
+    @staticmethod
+    def plugin_models(plan: Mapping[str, Mapping]) -> list[str]:
+        """The plug-in models (``mixture.extra_models``) a plan trains, in plan order."""
+        return list(dict.fromkeys(s["model"] for s in plan.values() if s.get("model_class")))
 
     def upstream(self, spec):
         return {"best": f"{self.name}/{spec['protocol']}/best.json"} if spec["model"] in NEEDS_SOURCE else {}
@@ -500,14 +556,18 @@ class Mixture(Experiment):
 
     def our_choices(self, spec):
         notes = []
-        if spec.get("protocol_kind") == "random" and spec["model"] in BASE_MODELS:
+        paired = spec["model"] in BASE_MODELS or bool(spec.get("model_class"))  # run i's seed and draw
+        if spec.get("model_class"):
+            notes.append(f"plug-in model {spec['model_class']} version {spec['model_version']}: not in the paper; "
+                         "trained with ALI and GAN run i's seed, hyperparameters, budget and data")
+        if spec.get("protocol_kind") == "random" and paired:
             notes.append("random lr/beta1/init-std ranges (beta1 range in PyTorch's convention): our choice "
                          "(see config mixture.protocols)")
             notes.append("ALI run i and GAN run i share their seed and hyperparameter draw (paired): our choice")
-        if spec.get("protocol_kind") == "fixed" and spec["model"] in BASE_MODELS:
+        if spec.get("protocol_kind") == "fixed" and paired:
             notes.append("the released code's hyperparameters at the paper's budget on one training set; "
                          "no published number uses exactly this protocol")
-        if spec.get("protocol_kind") == "pacgan" and spec["model"] in BASE_MODELS:
+        if spec.get("protocol_kind") == "pacgan" and paired:
             notes.append("training-set seed per run (data_seed + run): our choice; PacGAN drew a fresh set per run")
         if spec["model"] in BASELINES:
             notes.append("baseline optimiser, init and step budget: our choice")
@@ -525,7 +585,8 @@ class Mixture(Experiment):
         return {"protocol": spec["protocol"], "protocol_kind": spec.get("protocol_kind"), "model": spec["model"],
                 "run": spec["run"], "seed": spec["seed"], "lr": adam.lr, "beta1_torch": b1, "beta2_torch": b2,
                 "adam_config_convention": adam.convention, "init_std": spec["init_std"], "update": spec["update"],
-                "batch_size": spec["batch_size"]}
+                "batch_size": spec["batch_size"], "model_class": spec.get("model_class", ""),
+                "model_version": spec.get("model_version", "")}
 
     def metric_rows(self, metrics):
         return [{name: metrics.get(name, np.nan) for name in RUN_METRICS}]
@@ -542,8 +603,9 @@ class Mixture(Experiment):
         from ali.report.figures import figure8  # matplotlib loads only when a figure is drawn
 
         best = read_json(inputs["best"][0])
-        models, shown = figure8_models(best, inputs.get("baselines", []))
+        plugins = best_plugin_runs([read_json(p) for p in inputs.get("plugins", [])])
+        models, shown = figure8_models(best, inputs.get("baselines", []), plugins)
         if shown is None:
             raise ConfigError("no model in Figure 8 finished training; see the runs' record.json")
         title = f"Figure 8, {shown['protocol']} protocol ({shown['preset']} preset)"
-        figure8(models, mixture_data(shown), outputs["figure"], title)
+        figure8(models, mixture_data(shown), outputs["figure"], title, extra_columns=list(plugins))

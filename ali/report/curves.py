@@ -24,6 +24,7 @@ from ali.report.reference import PAPER_MIXTURE  # noqa: E402
 EVAL_COLUMNS = ("modes", "hq_pct")  # evaluated every eval_every steps; blank on other rows
 NOT_LOSSES = ("step", "wall_s", *EVAL_COLUMNS)
 FEW_POINTS = 30  # lines of at most this many points are drawn with markers
+BASELINES = ("inverse", "posthoc", "vae")  # the mixture's; any other model but ALI and GAN is a plug-in
 COLOURS = {"ali": "tab:blue", "gan": "tab:orange", "vae": "tab:green", "inverse": "tab:red",
            "posthoc": "tab:purple", "ali_kplus1": "tab:blue", "gan_fm": "tab:orange"}
 
@@ -120,9 +121,13 @@ def mixture_curves(results: Path) -> dict[str, bytes | None]:
     out = {}
     for protocol in sorted({p for p, _, _ in found}, key=lambda p: (p != "random", p)):  # the paper's first
         main = {f"{m} {r}": (m, f) for (p, m, r), f in found.items() if p == protocol and m in ("ali", "gan")}
-        rest = {f"{m} {r}": (m, f) for (p, m, r), f in found.items() if p == protocol and m not in ("ali", "gan")}
+        rest = {f"{m} {r}": (m, f) for (p, m, r), f in found.items() if p == protocol and m in BASELINES}
+        plugins = {f"{m} {r}": (m, f) for (p, m, r), f in found.items()
+                   if p == protocol and m not in ("ali", "gan", *BASELINES)}
         out[f"{protocol}: ALI against GAN"] = curves_figure(main, f"{protocol} protocol: ALI against GAN, every run")
         out[f"{protocol}: baselines"] = curves_figure(rest, f"{protocol} protocol: inference baselines and VAE")
+        if plugins:  # mixture.extra_models
+            out[f"{protocol}: plug-in models"] = curves_figure(plugins, f"{protocol} protocol: plug-in models")
     return out
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 
 from ali.report import curves
 from ali.report.comparisons import Comparison, all_comparisons, plural, read_table
+from ali.report.plugins import plugin_block
 from ali.report.reference import PAPER_MIXTURE_N_RUNS
 from ali.report.verdicts import PAPER_PRESET, TEST_STATEMENT, VERDICTS
 from ali.train.files import read_json, write_text
@@ -231,6 +232,7 @@ def mixture_section(results: Path) -> str:
         protocol = name.removesuffix(".png").removeprefix("figure8").lstrip("_") or "the figure protocol"
         text = CAPTIONS["figure8"] if i == 0 else "Rows and columns as in the first Figure 8 above."
         out.append(figure(png, f"{name}{also}: protocol {protocol}. {text}", name))
+    out.append(plugin_block(results))  # empty unless the config names plug-in models
     out.append("<h3>Paired runs of the random protocol</h3>")
     paired = curves.paired_runs_figure(read_table(results / "mixture_runs.csv"))
     out.append(figure(paired, "ALI run i and GAN run i share lr, β1 and init std (paired draws). Bars: our final "

@@ -68,10 +68,15 @@ def group_jobs(exp, plan):
     return {job: keys for job, keys in plan_jobs(exp, plan, config).items() if keys != [job]}
 
 
+def plan_models(plan):
+    """Every model a plan trains (built-in or plug-in), in plan order: the model wildcard's values."""
+    return list(dict.fromkeys(spec["model"] for spec in plan.values()))
+
+
 def per_run_models(exp, plan):
     """The models whose runs each train in a job of their own: the per-run training rule's wildcard."""
     alone = {plan[job]["model"] for job, keys in plan_jobs(exp, plan, config).items() if keys == [job]}
-    return [m for m in exp.models if m in alone]
+    return [m for m in dict.fromkeys([*exp.models, *plan_models(plan)]) if m in alone]
 
 
 def group_rule_name(exp, job):
@@ -104,6 +109,8 @@ def execution_args(exp):
 MIX_DEVICE = config["mixture"]["device"]
 MIX_GROUPS = group_jobs(MIXTURE, MIX_PLAN)  # empty on CPU (mixture.group_size auto): every run its own job
 MIX_SOLO_MODELS = per_run_models(MIXTURE, MIX_PLAN)  # the models the per-run rule trains
+MIX_MODELS = plan_models(MIX_PLAN)  # ALI, GAN, the baselines and any plug-in (mixture.extra_models)
+MIX_PLUGINS = MIXTURE.plugin_models(MIX_PLAN)
 
 
 def mix_keys(protocol=None, models=None):
@@ -117,6 +124,11 @@ def mix_key(w):
 
 def figure8_baselines(w):
     return [f"{MIX}/{k}/record.json" for k in mix_keys(w.protocol, MIXTURE.baselines)]
+
+
+def figure8_plugins(w):
+    """The plug-in models' metrics of one protocol: Figure 8 shows each one's best run."""
+    return [f"{MIX}/{k}/metrics.json" for k in mix_keys(w.protocol, MIX_PLUGINS)]
 
 
 MIXTURE_TARGETS = [f"{RESULTS}/mixture.csv", f"{RESULTS}/mixture_runs.csv", f"{RESULTS}/figure8.png"] + [

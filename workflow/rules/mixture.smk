@@ -115,15 +115,18 @@ rule mixture_report:
 
 
 rule mixture_figure8:
-    """Figure 8 for one protocol: rows data, latents, reconstructions, prior, samples."""
+    """Figure 8 for one protocol: rows data, latents, reconstructions, prior, samples; a column per
+    model (the paper's four, then each plug-in model's best run)."""
     output:
         f"{RESULTS}/figure8_{{protocol}}.png",
     input:
         best=f"{MIX}/{{protocol}}/best.json",
         baselines=figure8_baselines,
+        plugins=figure8_plugins,
     params:
         inputs=lambda w, input: " ".join([in_args("best", input.best),
-                                          in_args("baselines", [run_dir(r) for r in input.baselines])]),
+                                          in_args("baselines", [run_dir(r) for r in input.baselines]),
+                                          in_args("plugins", input.plugins)]),
     log:
         f"{RESULTS}/logs/figure8_{{protocol}}.log",
     conda:

@@ -1,0 +1,1 @@
+"""Models written against the suite's plug-in contract (``ali/models/plugin.py``), importable as ``examples.*``."""
