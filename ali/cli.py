@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import traceback
 from pathlib import Path
 
 EPILOG = """\
@@ -38,7 +39,8 @@ Several specs (a JSON list, or a --run glob) train as one group: the mixture's A
 one run-batched model (ali/engine), every other experiment one run after another. A run's seed alone
 fixes its weights, noise and data order, alone or in a group. A run resumes from its checkpoint when
 run again; a NaN/inf loss stops (freezes) that run and records it as diverged (exit 0): it is never
-retried silently."""
+retried silently. SIGTERM or SIGUSR1 (a cluster's preemption) stops training at the next step with a
+checkpoint of that step and exit status 75; run the same command again to resume."""
 
 EVALUATE_HELP = """\
 Measures one finished run; the experiment is read from the run's record.json:
@@ -91,6 +93,13 @@ def _named_paths(pairs: list[str]) -> dict[str, list[Path]]:
     return named
 
 
+def _json_argument(text: str, option: str, fix: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SystemExit(f"error: {option} is not valid JSON ({err.msg} at character {err.pos}); {fix}") from err
+
+
 def _runs_from_args(args) -> list[tuple[dict, Path]]:
     """(spec, run directory) of every run to train: from --spec JSON (one spec or a list, with one
     --out each), or from --configfile with --run KEY or a glob (``pacgan/ali/*``, under --out ROOT)."""
@@ -100,7 +109,7 @@ def _runs_from_args(args) -> list[tuple[dict, Path]]:
     from ali.experiments.base import plan_all
 
     if args.spec:
-        specs = json.loads(args.spec)
+        specs = _json_argument(args.spec, "--spec", "pass a spec as `ali plan --json` prints it")
         specs = specs if isinstance(specs, list) else [specs]
         if len(specs) != len(args.out):
             raise SystemExit(f"error: {len(specs)} specs but {len(args.out)} --out directories")
@@ -124,7 +133,7 @@ def _settings_from_args(args, source) -> dict:
     from ali.config import load_config
 
     if args.settings:
-        return json.loads(args.settings)
+        return _json_argument(args.settings, "--settings", "pass the settings as JSON, or use --configfile")
     return source.settings(load_config(args.configfile)) if args.configfile else {}
 
 
@@ -163,6 +172,7 @@ def _plan_table(specs: dict[str, dict]) -> str:
 
 def cmd_train(args) -> None:
     from ali.experiments.base import experiment
+    from ali.train.preempt import stop_on_signals
 
     runs = _runs_from_args(args)
     names = {spec["experiment"] for spec, _ in runs}
@@ -170,10 +180,11 @@ def cmd_train(args) -> None:
         raise SystemExit(f"error: one job trains runs of one experiment, got {sorted(names)}")
     exp = experiment(names.pop())
     ctx = _context(args, exp)
-    if len(runs) == 1:
-        records = [exp.train_run(runs[0][0], runs[0][1], ctx)]
-    else:
-        records = exp.train_group([spec for spec, _ in runs], [d for _, d in runs], ctx)
+    with stop_on_signals():  # a cluster's SIGTERM or SIGUSR1: checkpoint at the next step, exit PREEMPTED_EXIT
+        if len(runs) == 1:
+            records = [exp.train_run(runs[0][0], runs[0][1], ctx)]
+        else:
+            records = exp.train_group([spec for spec, _ in runs], [d for _, d in runs], ctx)
     status = {"diverged": "DIVERGED (recorded, not retried)", "skipped": "skipped"}
     for (_, out), record in zip(runs, records):
         print(f"{status.get(record['status'], 'done')}: {out} after {record.get('steps_done')} steps in "
@@ -202,13 +213,14 @@ def cmd_report(args) -> None:
 
 def cmd_download(args) -> None:
     from ali.data import images
+    from ali.train.files import write_text
 
     images.download(args.dataset, Path(args.root))
     for split in images.DATASETS[args.dataset].splits:
         images.check(args.dataset, split, Path(args.root))
     if args.flag:
         Path(args.flag).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.flag).write_text(f"{args.dataset}: every split verified\n")
+        write_text(Path(args.flag), f"{args.dataset}: every split verified\n")
 
 
 def cmd_doctor(args) -> None:
@@ -287,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ali", description="Reproduce Adversarially Learned Inference "
                                 "(Dumoulin et al., ICLR 2017): plan, train, evaluate, report.",
                                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--verbose", action="store_true",
+                   help="on a bad file, print the library's own report under the one-line error")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
@@ -401,16 +415,22 @@ def main(argv: list[str] | None = None) -> int:
     from ali.config import ConfigError
     from ali.data.catalog import DatasetMissingError
     from ali.score import ScoreInputError
-    from ali.train.checkpoint import CheckpointError
+    from ali.train.files import UnusableFileError
+    from ali.train.preempt import PREEMPTED_EXIT, Preempted
 
     args = build_parser().parse_args(argv)
     torch.set_num_threads(getattr(args, "threads", 1))  # the one place threads are set
     try:
         args.func(args)
-    except (ConfigError, CheckpointError, DatasetMissingError, ScoreInputError) as err:
+    except (ConfigError, UnusableFileError, DatasetMissingError, ScoreInputError) as err:  # CheckpointError too
         message = str(err)  # a schema error already reads "config error: ...", as the workflow prints it
         print(message if message.startswith("config error:") else f"error: {message}", file=sys.stderr)
+        if args.verbose and err.__cause__ is not None:
+            traceback.print_exception(err.__cause__, file=sys.stderr)
         return 2
+    except Preempted as stop:
+        print(f"preempted: {stop}", file=sys.stderr)
+        return PREEMPTED_EXIT
     return 0
 
 

@@ -27,8 +27,14 @@ class ConfigError(ValueError):
 def _read(path: Path) -> dict:
     if not path.exists():
         raise ConfigError(f"config file {path} does not exist (presets live in {PRESET_DIR})")
-    with open(path) as f:
-        cfg = yaml.safe_load(f)
+    try:
+        with open(path) as f:
+            cfg = yaml.safe_load(f)
+    except (yaml.YAMLError, UnicodeDecodeError) as err:  # PyYAML's own report (several lines) stays in __cause__
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"config file {path} is not valid YAML ({getattr(err, 'problem', None) or type(err).__name__}"
+                          f"{where}); fix that line, or start again from a preset in {PRESET_DIR}") from err
     if not isinstance(cfg, dict):
         raise ConfigError(f"config file {path} must hold a mapping at top level")
     return cfg

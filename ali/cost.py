@@ -12,7 +12,6 @@ The SLURM time limits of the workflow's training rules come from the same number
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -21,6 +20,7 @@ from pathlib import Path
 from ali.config import ConfigError, get, results_dir
 from ali.data.catalog import split_size
 from ali.experiments.base import experiment, plan_all
+from ali.train.files import read_json
 
 DEVICES = ("cpu", "cuda")
 RATES_DIR = Path("results/rates")
@@ -110,7 +110,7 @@ def measured_rates(rates_dir: Path = RATES_DIR, device: str | None = None) -> li
     """The paper-scale rates of every ``<rates_dir>/*.json`` that ``ali doctor`` wrote (of one device kind)."""
     found = []
     for path in sorted(Path(rates_dir).glob("*.json")):
-        doc = json.loads(path.read_text())
+        doc = read_json(path, "measured rates", "delete it, or run `ali doctor` again to measure them afresh")
         if device is not None and doc.get("kind") != device:
             continue
         where = f"measured: {path} ({doc.get('device', '?')}, {doc.get('date', '?')}, code {doc.get('code_version', '?')})"

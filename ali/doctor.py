@@ -492,6 +492,7 @@ def write_rates(doctor: Doctor, out_dir: Path) -> Path:
     import torch
 
     from ali.provenance import code_version
+    from ali.train.files import write_text
 
     label = device_label(doctor.device)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -501,7 +502,7 @@ def write_rates(doctor: Doctor, out_dir: Path) -> Path:
            "rates": doctor.rates,
            "note": "scale 'paper': the benchmarks' paper-scale nets, as `ali train` runs them (ali plan --cost "
                    "reads these); 'tiny': the self-check's tiny configs, for comparison only"}
-    path.write_text(json.dumps(doc, indent=2))
+    write_text(path, json.dumps(doc, indent=2))
     return path
 
 

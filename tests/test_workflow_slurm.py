@@ -153,3 +153,10 @@ def test_the_trained_weights_are_the_same(runs):
     local = torch.load(runs["local"] / RUN / "model.pt", weights_only=True)
     assert slurm.keys() == local.keys()
     assert all(torch.equal(slurm[k], local[k]) for k in slurm)
+
+
+def test_every_job_asks_for_the_preemption_signal_and_requeue(runs):
+    """`ali train` checkpoints and exits 75 on SIGUSR1 (tests/test_faults.py); SLURM must send it with
+    a grace period to the job steps (no `B:`), and requeue preempted jobs."""
+    for job in submissions(runs["state"]):
+        assert job["--signal"] == "USR1@180" and "--requeue" in job

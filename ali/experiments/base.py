@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from ali.config import ConfigError, get
 from ali.models.base import StepOptions
+from ali.train import files
 from ali.train.files import write_text
 
 
@@ -255,7 +256,10 @@ def run_architecture(spec: Mapping):
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(Path(path).read_text())
+    """A JSON file a job wrote (metrics.json, best.json); unreadable ones are one ``UnusableFileError`` line."""
+    path = Path(path)
+    return files.read_json(path, path.stem, "delete it and rerun the job that writes it (the workflow reruns "
+                                            "a job whose output is missing)")
 
 
 def write_json(path: Path, obj: Any) -> None:

@@ -7,12 +7,11 @@ for every experiment. The report's tables (``ali.report.tables``) are group-bys 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
-from ali.experiments.base import experiment
+from ali.experiments.base import experiment, read_json
 from ali.train.record import METRICS, read_record
 
 
@@ -45,7 +44,7 @@ def run_rows(run_dir: Path) -> list[dict]:
     run_dir = Path(run_dir)
     record = read_record(run_dir)
     metrics_path = run_dir / METRICS
-    metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else {}
+    metrics = read_json(metrics_path) if metrics_path.exists() else {}
     spec = record["spec"]
     exp = experiment(spec["experiment"])
     head = {"preset": spec["preset"], **exp.spec_columns(spec), "steps_planned": spec.get("steps"),

@@ -32,7 +32,7 @@ from ali.experiments import images
 from ali.experiments.rows import runs_frame
 from ali.provenance import config_hash, provenance
 from ali.report.tables import table1_kplus1_rows, table1_svm_rows
-from ali.train.files import atomic_write, write_json
+from ali.train.files import atomic_write, read_tensors, unusable, write_json
 from ali.train.record import new_record, read_record, write_record
 from ali.train.runtime import resolve_device
 
@@ -123,7 +123,10 @@ def run_trials(features_path: Path, s: Mapping, out: Path | None = None, device:
                progress: bool = True) -> dict:
     """The released protocol on saved features: every trial and the chosen C (written to ``out`` if given)."""
     dev = resolve_device(device)
-    blob = torch.load(features_path, map_location="cpu", weights_only=True)
+    blob = read_tensors(features_path, "svm features", "delete it and rerun the job that extracts them")
+    if not isinstance(blob, dict) or not {"features", "meta"} <= set(blob):
+        raise unusable(features_path, "svm features", "delete it and rerun the job that extracts them",
+                       "not a features file of this suite")
     f, meta = blob["features"], blob["meta"]
 
     def report(done, total):

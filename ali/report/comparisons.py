@@ -15,6 +15,7 @@ from ali.report.reference import (MIXTURE_REFERENCES, PACGAN_EPOCHS, PACGAN_N_TR
                                   PAPER_TABLE1_KPLUS1, PAPER_TABLE1_SVM, PAPER_TABLE2, PUBLISHED)
 from ali.report.verdicts import (CONSISTENT, DIFFERS, PAPER_PRESET, Ours, Published, SeedsTrials, verdict,
                                  z_score)
+from ali.train.files import read_csv
 
 TABLE1_DATASET, TABLE2_DATASET = "svhn", "cifar10"  # the paper's datasets for Tables 1 and 2
 SOURCES = {
@@ -214,7 +215,7 @@ def _table2_ours(row: pd.Series | None, n_labels: int) -> tuple[Ours | None, str
 # ---------------------------------------------------------------------------------------------- all
 def read_table(path: Path) -> pd.DataFrame | None:
     """A table the workflow wrote, or None when that part has not run."""
-    return pd.read_csv(path) if Path(path).exists() else None
+    return read_csv(path, "table", "delete it and rerun the job that writes it") if Path(path).exists() else None
 
 
 def all_comparisons(results: Path) -> list[Comparison]:

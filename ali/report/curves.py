@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from ali.train.files import read_csv  # noqa: E402
 from ali.train.progress import HISTORY  # noqa: E402
 from ali.report.reference import PAPER_MIXTURE  # noqa: E402
 
@@ -38,7 +39,8 @@ def read_history(run_dir: Path) -> pd.DataFrame | None:
     path = Path(run_dir) / HISTORY
     if not path.exists():
         return None
-    frame = pd.read_csv(path)
+    frame = read_csv(path, "training curve", "delete it and rerun the run's training job (it resumes from its "
+                                             "checkpoint, if any)")
     return frame if len(frame) else None
 
 

@@ -12,6 +12,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from ali.data.mixture import MixtureData, assign, heldout_set  # noqa: E402
+from ali.train.files import atomic_write  # noqa: E402
 
 ROWS = ("data x ~ q(x)", "latent codes z ~ q(z|x)", "reconstructions", "prior z ~ p(z)", "samples x ~ p(x|z)")
 COLUMNS = {"ali": "(a) ALI", "inverse": "(b) GAN + inverse mapping", "posthoc": "(c) GAN + post-hoc inference",
@@ -75,5 +76,5 @@ def figure8(models: dict, spec: MixtureData, out: Path, title: str, n_points: in
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    atomic_write(out, lambda f: fig.savefig(f, format=out.suffix.lstrip(".") or "png", dpi=110))
     plt.close(fig)

@@ -9,6 +9,8 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
+from ali.train.files import atomic_write
+
 
 @torch.no_grad()
 def samples_grid(model, n: int, out: Path, nrow: int = 10) -> None:
@@ -37,4 +39,5 @@ def interpolation_grid(model, x_a: torch.Tensor, x_b: torch.Tensor, steps: int, 
 
 def _save(x: torch.Tensor, out: Path, nrow: int) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_image(x.float().clamp(0, 1), out, nrow=nrow, padding=1, pad_value=1.0)
+    grid = x.float().clamp(0, 1)
+    atomic_write(Path(out), lambda f: save_image(grid, f, format="png", nrow=nrow, padding=1, pad_value=1.0))

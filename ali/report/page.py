@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from ali.report.comparisons import Comparison, all_comparisons, plural, read_tab
 from ali.report.plugins import plugin_block
 from ali.report.reference import PAPER_MIXTURE_N_RUNS
 from ali.report.verdicts import PAPER_PRESET, TEST_STATEMENT, VERDICTS
+from ali.train.files import read_json, write_text
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1180px;margin:24px auto;
@@ -202,7 +202,7 @@ def image_records(results: Path) -> pd.DataFrame | None:
     """One row per unsupervised image run, from its record.json (these runs have no CSV of their own)."""
     rows = []
     for path in sorted(Path(results).glob("images/*/*/seed*/record.json")):
-        record = json.loads(path.read_text())
+        record = read_json(path, "record", "delete it and rerun the job that trains this run")
         prov = record.get("provenance", {})
         rows.append({"preset": record.get("spec", {}).get("preset"), "device": prov.get("device"),
                      "code_version": prov.get("code_version"), "wall_time_s": record.get("wall_time_s", math.nan),
@@ -372,9 +372,7 @@ def write_report(results: Path, out: Path, preset: str | None = None) -> Path:
     """Write the page for the results folder ``results`` to ``out`` (atomically)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(build_page(Path(results), preset), encoding="utf-8")
-    tmp.replace(out)
+    write_text(out, build_page(Path(results), preset))
     return out
 
 

@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ali.train.files import atomic_write
+from ali.train.files import UnusableFileError, atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = "ali-checkpoint-2"
 KEYS = ("format", "owner", "device", "step", "elapsed", "rng", "state")
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UnusableFileError):
     """A checkpoint that cannot be used; the message says how to proceed."""
 
 

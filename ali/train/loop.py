@@ -1,5 +1,5 @@
-"""The one loop driver: resume, steps, logging, divergence, checkpoints and a simulated kill, for a
-solo run (``SoloRun``, this file) and a group of runs (``ali.train.group.GroupRun``) alike.
+"""The one loop driver: resume, steps, logging, divergence, checkpoints, preemption and a simulated
+kill, for a solo run (``SoloRun``, this file) and a group of runs (``ali.train.group.GroupRun``) alike.
 
 What trains is a *trainee*: it says what a step's inputs are (``inputs``, outside the step), runs a
 step that reads and writes only tensors it owns (``step``, what the graph runner captures), counts
@@ -22,6 +22,7 @@ from ali.data.batches import as_model_input, epoch_permutation
 from ali.models.base import AdamKernel, Model
 from ali.train.checkpoint import CHECKPOINT, CheckpointError, check_fits, read_checkpoint, restore_rng, save_checkpoint
 from ali.train.graph import Inputs, StepRunner
+from ali.train.preempt import STOP, Preempted
 from ali.train.progress import HISTORY, History, Progress, log_averages
 from ali.train.record import finish_run, new_record
 from ali.train.runtime import execution, fp32_math, resolve_device, seed_everything
@@ -60,7 +61,9 @@ def drive(trainee: Trainee, *, steps: int, checkpoint: Path, owner: str, device:
 
     A history row every ``log_every`` steps and at the end (with an evaluation every ``eval_every``);
     a checkpoint every ``checkpoint_every`` steps; ``stop_at`` raises KeyboardInterrupt after that
-    step (a simulated kill). ``owner`` is the hash the checkpoint belongs to.
+    step (a simulated kill). ``owner`` is the hash the checkpoint belongs to. A stop request
+    (``ali.train.preempt``: SIGTERM or SIGUSR1 under the CLI's train) writes a checkpoint at the
+    next step boundary and raises ``Preempted``.
     """
     for name, every in (("checkpoint_every", checkpoint_every), ("log_every", log_every), ("eval_every", eval_every)):
         if every is not None and every < 1:
@@ -87,6 +90,7 @@ def drive(trainee: Trainee, *, steps: int, checkpoint: Path, owner: str, device:
         return elapsed + time.perf_counter() - t_start
 
     step = start
+    STOP.defer()  # a stop signal now waits for the next step boundary
     with fp32_math(precision, device):  # fp32 means IEEE fp32 on CUDA; tf32 lets cuBLAS and cuDNN use TF32
         try:
             while step < steps:
@@ -97,11 +101,13 @@ def drive(trainee: Trainee, *, steps: int, checkpoint: Path, owner: str, device:
                     if not trainee.log(step, wall(), evaluate):
                         break
                     bar.update(step, trainee.progress_losses())
-                if step % checkpoint_every == 0 and step < steps:
+                if step < steps and (step % checkpoint_every == 0 or STOP.signum is not None):
                     if not trainee.may_checkpoint(step):
                         break
                     save_checkpoint(checkpoint, trainee.state_dict(), owner=owner, device=device, step=step,
                                     elapsed=wall())
+                    if STOP.signum is not None:  # preempted: this step's checkpoint is written
+                        raise Preempted(STOP.signum, step, checkpoint)
                 if stop_at is not None and step >= stop_at:
                     raise KeyboardInterrupt(f"stopped at step {step} (simulated kill)")
         finally:

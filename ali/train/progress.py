@@ -8,8 +8,9 @@ Training curves: each run appends a tidy ``history.csv`` to its run directory.
 One row per logged step: ``step``, ``wall_s`` (seconds of training so far), each loss averaged over
 the steps since the previous row, then any evaluation columns (for the mixture: ``modes`` and
 ``hq_pct`` on a fixed z, every ``eval_every`` steps; blank on rows without an evaluation).
-On resume, rows after the checkpoint's step are dropped (those steps are trained again), so a killed
-and resumed run ends with the same rows as an uninterrupted one. Read it with
+On resume, rows after the checkpoint's step are dropped (those steps are trained again), and so is a
+last row cut short by a kill or a full disk, so a killed and resumed run ends with the same rows as
+an uninterrupted one. Read it with
 ``pd.read_csv(run_dir / "history.csv")``.
 """
 
@@ -38,10 +39,12 @@ class History:
         if resume_step is None or not self.path.exists():
             self._rewrite([])
             return
-        with open(self.path, newline="") as f:
-            reader = csv.DictReader(f)
-            old = list(reader)
-            same_header = reader.fieldnames == self.columns
+        text = self.path.read_text()
+        if not text.endswith("\n"):  # a row cut short by a kill or a full disk: that step trains again
+            text = text[:text.rfind("\n") + 1]
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        old = list(reader)
+        same_header = reader.fieldnames == self.columns
         if not same_header:  # written by another version of the code: start the curve afresh
             old = []
         self._rewrite([r for r in old if int(r["step"]) <= resume_step])

@@ -17,7 +17,7 @@ import torch
 
 from ali.models.base import Model
 from ali.provenance import config_hash, provenance
-from ali.train.files import atomic_write, write_json, write_text
+from ali.train.files import atomic_write, read_json, read_tensors, unusable, write_json, write_text
 
 RECORD, METRICS, MODEL_FILE, SPEC = "record.json", "metrics.json", "model.pt", "spec.json"
 
@@ -53,8 +53,17 @@ def write_record(run_dir: Path, record: Mapping) -> None:
     write_json(Path(run_dir) / RECORD, record)
 
 
+RETRAIN = "delete it and rerun the job that trains this run (it resumes from the run's checkpoint, if any)"
+RECORD_KEYS = ("spec", "config_hash", "status")
+
+
 def read_record(run_dir: Path) -> dict:
-    return json.loads((Path(run_dir) / RECORD).read_text())
+    """A run's record.json; a missing, truncated or foreign one is one ``UnusableFileError`` line."""
+    path = Path(run_dir) / RECORD
+    record = read_json(path, "record", RETRAIN)
+    if not isinstance(record, dict) or any(k not in record for k in RECORD_KEYS):
+        raise unusable(path, "record", RETRAIN, f"not a run record of this suite (it needs {', '.join(RECORD_KEYS)})")
+    return record
 
 
 def load_trained(run_dir: Path, build: Callable[[Mapping], Model], device: str | torch.device = "cpu"
@@ -64,5 +73,6 @@ def load_trained(run_dir: Path, build: Callable[[Mapping], Model], device: str |
     if record["status"] != "ok":
         raise ValueError(f"run {run_dir} has status {record['status']!r}; it has no usable weights")
     model = build(record["spec"])
-    model.load_state_dict(torch.load(Path(run_dir) / MODEL_FILE, map_location="cpu", weights_only=True))
+    model.load_state_dict(read_tensors(Path(run_dir) / MODEL_FILE, "weights",
+                                       f"delete it and {RECORD} beside it, and rerun the job that trains this run"))
     return model.to(device).eval(), record
