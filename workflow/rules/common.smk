@@ -146,8 +146,10 @@ def img_figures(key):
         [] if s["model"] == "gan" else [f"{prefix}_reconstructions.png", f"{prefix}_interpolations.png"])
 
 
-# figures of the images.seeds runs; the further seeds the L2-SVM benchmark trains (svm.image_seeds) draw none
-IMAGES_TARGETS = [f for key, s in IMG_PLAN.items() if s["seed"] in config["images"]["seeds"] for f in img_figures(key)]
+# every planned image run, and the figures of the images.seeds runs (the further seeds the L2-SVM benchmark
+# trains, svm.image_seeds, draw none)
+IMAGES_TARGETS = [f"{IMG}/{key}/record.json" for key in IMG_PLAN] + [
+    f for key, s in IMG_PLAN.items() if s["seed"] in config["images"]["seeds"] for f in img_figures(key)]
 
 
 # svm
