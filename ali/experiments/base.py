@@ -23,6 +23,7 @@ from typing import Any, ClassVar
 
 from ali.config import ConfigError, get
 from ali.models.base import StepOptions
+from ali.nets.architectures import ARCHITECTURES, Architecture, architecture
 from ali.train import files
 from ali.train.files import write_text
 
@@ -237,10 +238,8 @@ def check_seeds(cfg: Mapping, key: str) -> list[int]:
     return seeds
 
 
-def arch_from_config(cfg: Mapping, key: str):
+def arch_from_config(cfg: Mapping, key: str) -> Architecture:
     """The appendix architecture at ``<key>.arch`` with its release-vs-table options ``<key>.arch_options``."""
-    from ali.nets.architectures import ARCHITECTURES, architecture
-
     name = get(cfg, key + ".arch", str, choices=tuple(ARCHITECTURES))
     try:
         return architecture(name, get(cfg, key + ".arch_options", dict, default={}))
@@ -248,10 +247,8 @@ def arch_from_config(cfg: Mapping, key: str):
         raise ConfigError(f"config key '{key}.arch_options': {err}") from err
 
 
-def run_architecture(spec: Mapping):
+def run_architecture(spec: Mapping) -> Architecture:
     """The architecture a run spec names, with its options (every run spec stores them resolved)."""
-    from ali.nets.architectures import architecture
-
     return architecture(spec["arch"], spec.get("arch_options"))
 
 
