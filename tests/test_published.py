@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import dry_run, jobs, make_workdir
 from test_report_page import provenance_columns
 
 from ali.cli import main as ali_main
@@ -93,3 +94,15 @@ def test_the_page_says_which_protocols_stand_at_paper_scale(tmp_path, random_key
     section = html.split("id='published'")[1].split("<h2")[0]
     assert 'data-key="mixture.csv|random|ali|modes"' in section and "consistent" in section
     assert f"{len(random_keys)} runs (" in section and "1 diverged" in section
+
+
+@pytest.mark.slow
+def test_the_report_rule_reads_published_results_as_a_parameter_only(tmp_path):
+    """With results/published/ present the page gets it, yet no job takes it as an input (nothing retrains)."""
+    repo = make_workdir(tmp_path / "repo")
+    (repo / "results" / "published" / "mixture" / "random").mkdir(parents=True)
+    (repo / "results" / "published" / "mixture" / "random" / "mixture.csv").write_text("protocol\n")
+    text = dry_run(repo, "results/smoke/report.html", "--cores", "2", "--configfile", "config/smoke.yaml")
+    (report,) = jobs(text, "report")
+    assert "--in results=results/smoke published=results/published --out" in report["shell"], report["shell"]
+    assert "results/published" not in text.replace(report["shell"], "")
