@@ -22,6 +22,7 @@ from ali.config import ConfigError
 from ali.train.files import atomic_write, read_csv, write_json
 
 PAPER = "paper"
+MANUAL_REPORTS = frozenset({"publish"})  # reports a person runs; no workflow rule may call them
 FINISHED = ("ok", "diverged")
 RUNS_FILE, TABLE_FILE, FIGURE_FILE, PROVENANCE_FILE = "mixture_runs.csv", "mixture.csv", "figure8.png", "provenance.json"
 
