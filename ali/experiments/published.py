@@ -24,7 +24,8 @@ from ali.train.files import atomic_write, read_csv, write_json
 PAPER = "paper"
 MANUAL_REPORTS = frozenset({"publish"})  # reports a person runs; no workflow rule may call them
 FINISHED = ("ok", "diverged")
-RUNS_FILE, TABLE_FILE, FIGURE_FILE, PROVENANCE_FILE = "mixture_runs.csv", "mixture.csv", "figure8.png", "provenance.json"
+RUNS_FILE, TABLE_FILE, FIGURE_FILE = "mixture_runs.csv", "mixture.csv", "figure8.png"
+PROVENANCE_FILE = "provenance.json"
 
 
 def run_key(row: Mapping) -> str:

@@ -262,19 +262,21 @@ def published_protocol(folder: Path) -> str:
                      f"publish the protocol again with `ali report publish ... --out dir={folder}`")
     compared = [c for c in mixture_comparisons(table) if c.ours is not None]
     runs = ", ".join(f"{n} {status}" for status, n in prov.get("status", {}).items())
-    text = (f"<p>{escape(str(prov.get('n_runs')))} runs ({escape(runs)}); code {escape(', '.join(prov.get('code_version', [])))}"
-            f", device {escape(', '.join(prov.get('device', [])))}, published {escape(str(prov.get('published_at_utc')))}"
-            f" (<code>{escape(str(folder))}</code>).</p>")
+    text = (f"<p>{prov.get('n_runs')} runs ({escape(runs)}); code {escape(', '.join(prov.get('code_version', [])))}, "
+            f"device {escape(', '.join(prov.get('device', [])))}, published {escape(str(prov.get('published_at_utc')))} "
+            f"(<code>{escape(str(folder))}</code>).</p>")
     if not compared:
         return text + missing("no published number to compare for this protocol; its rows are in mixture.csv")
-    return text + f'<div class="scroll"><table class="published">{VERDICT_HEAD}{"".join(verdict_row(c) for c in compared)}</table></div>'
+    rows = "".join(verdict_row(c) for c in compared)
+    return text + f'<div class="scroll"><table class="published">{VERDICT_HEAD}{rows}</table></div>'
 
 
 def published_section(published: Path | None) -> str:
     """Which protocols of the paper plan stand at paper scale in ``results/published/mixture/``."""
     out = ["<h2 id='published'>Paper-scale results in this repository</h2>",
            "<p>Protocols published whole (every run of the paper plan, diverged runs kept) under "
-           "<code>results/published/mixture/&lt;protocol&gt;/</code>, which the workflow never writes nor retrains.</p>"]
+           "<code>results/published/mixture/&lt;protocol&gt;/</code>, which the workflow never writes nor "
+           "retrains.</p>"]
     for protocol in paper_protocols():
         folder = None if published is None else Path(published) / "mixture" / protocol
         out.append(f"<h3>{escape(protocol)}</h3>")
