@@ -26,6 +26,7 @@ from ali.experiments import images as im
 from ali.experiments import mixture as mx
 from ali.experiments import semisup, svm
 from ali.experiments.base import EXPERIMENTS, all_reports, experiment
+from ali.experiments.published import MANUAL_REPORTS
 from ali.models.base import CAPTURE_MODES, PRECISIONS, UPDATES
 from ali.nets import architectures
 from ali.optim import CONVENTIONS
@@ -207,4 +208,4 @@ def test_every_report_is_made_by_a_rule_and_every_rule_calls_a_known_report():
     called = set()
     for smk in RULES.glob("*.smk"):
         called |= set(re.findall(r"\"\$ALI report ([\w-]+)", smk.read_text()))  # in shell strings, not comments
-    assert called == set(all_reports())
+    assert called == set(all_reports()) - MANUAL_REPORTS  # publish writes results/published/: never a rule

@@ -33,6 +33,7 @@ import torch
 from ali.config import ConfigError, get
 from ali.experiments.base import (Experiment, RunContext, RunSpec, check_names, read_json, register, write_csv,
                                   write_json)
+from ali.experiments.published import publish_protocol
 from ali.experiments.rows import runs_frame
 from ali.data.mixture import MixtureData, heldout_set, train_set
 from ali.eval.coverage import paper_modes, strict_metrics
@@ -508,6 +509,10 @@ class Mixture(Experiment):
                                             "protocol x model, the paper's and PacGAN's numbers beside ours)"),
         "figure8": ("report_figure8", "the paper's Figure 8 for one protocol: the best ALI and the baselines, "
                                       "then each plug-in model's best run (--in plugins=METRICS ...)"),
+        "publish": ("report_publish", "results/published/mixture/<protocol>/: one protocol's paper-scale rows, "
+                                      "summary, Figure 8 and provenance, refused unless every run of its paper "
+                                      "plan is in (--in runs=CSV table=CSV [figure=PNG] --out dir=DIR "
+                                      "--settings '{\"protocol\": \"random\"}')"),
     }
 
     def plan(self, cfg):
@@ -598,6 +603,18 @@ class Mixture(Experiment):
         frame = runs_frame(inputs["runs"], sort=["protocol", "model", "run"])
         write_csv(frame, outputs["runs"])
         write_csv(mixture_summary(frame), outputs["table"])
+
+    def report_publish(self, inputs, outputs, settings, ctx):
+        from ali.config import PRESET_DIR, load_config
+
+        protocol = settings.get("protocol")
+        paper = plan(load_config(PRESET_DIR / "paper.yaml"))
+        planned = [key for key in paper if key.startswith(f"{protocol}/")]
+        if not planned:
+            protocols = sorted({key.split("/")[0] for key in paper})
+            raise ConfigError(f"--settings protocol {protocol!r} is not in the paper plan; pass one of {protocols}")
+        figure = inputs.get("figure", [None])[0]
+        publish_protocol(inputs["runs"][0], inputs["table"][0], figure, protocol, planned, outputs["dir"])
 
     def report_figure8(self, inputs, outputs, settings, ctx):
         from ali.report.figures import figure8  # matplotlib loads only when a figure is drawn

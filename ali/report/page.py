@@ -21,7 +21,8 @@ from pathlib import Path
 import pandas as pd
 
 from ali.report import curves
-from ali.report.comparisons import Comparison, all_comparisons, plural, read_table
+from ali.config import PRESET_DIR, get, load_config
+from ali.report.comparisons import Comparison, all_comparisons, mixture_comparisons, plural, read_table
 from ali.report.plugins import plugin_block
 from ali.report.reference import PAPER_MIXTURE_N_RUNS
 from ali.report.verdicts import PAPER_PRESET, TEST_STATEMENT, VERDICTS
@@ -163,9 +164,12 @@ def verdict_row(c: Comparison) -> str:
     return f"<tr {attr_text}>" + "".join(f'<td class="{cls}">{text}</td>' for text, cls in cells) + "</tr>"
 
 
+VERDICT_HEAD = ("<tr><th>source</th><th>quantity</th><th>verdict</th><th>z</th><th>published (value ± error)</th>"
+                "<th>how the error is read</th><th>ours (mean ± std)</th><th>n</th><th>SE ours</th><th>our runs</th></tr>")
+
+
 def verdict_table(comparisons: list[Comparison]) -> str:
-    head = ("<tr><th>source</th><th>quantity</th><th>verdict</th><th>z</th><th>published (value ± error)</th>"
-            "<th>how the error is read</th><th>ours (mean ± std)</th><th>n</th><th>SE ours</th><th>our runs</th></tr>")
+    head = VERDICT_HEAD
     counts = {v: sum(c.verdict == v for c in comparisons) for v in VERDICTS}
     summary = ", ".join(f"{n} {v}" for v, n in counts.items() if n)
     return (f'<p class="test"><strong>Test.</strong> {escape(TEST_STATEMENT)}</p>'
@@ -243,6 +247,43 @@ def mixture_section(results: Path) -> str:
     out.append("<h3>Training curves</h3>")
     out.append(curve_blocks(curves.mixture_curves(results), "mixture/*/*/run*/"))
     out.append(provenance(read_table(results / "mixture_runs.csv"), "wall_time_s", ["config_hash"], "runs"))
+    return "".join(out)
+
+
+def paper_protocols() -> list[str]:
+    """The mixture protocols of the paper preset, in its order (the paper's ``random`` first)."""
+    return list(get(load_config(PRESET_DIR / "paper.yaml"), "mixture.protocols", dict))
+
+
+def published_protocol(folder: Path) -> str:
+    """One published protocol: its summary rows against the paper's numbers, and where they came from."""
+    table = read_table(folder / "mixture.csv")
+    prov = read_json(folder / "provenance.json", "published provenance",
+                     f"publish the protocol again with `ali report publish ... --out dir={folder}`")
+    compared = [c for c in mixture_comparisons(table) if c.ours is not None]
+    runs = ", ".join(f"{n} {status}" for status, n in prov.get("status", {}).items())
+    text = (f"<p>{prov.get('n_runs')} runs ({escape(runs)}); code {escape(', '.join(prov.get('code_version', [])))}, "
+            f"device {escape(', '.join(prov.get('device', [])))}, published {escape(str(prov.get('published_at_utc')))} "
+            f"(<code>{escape(str(folder))}</code>).</p>")
+    if not compared:
+        return text + missing("no published number to compare for this protocol; its rows are in mixture.csv")
+    rows = "".join(verdict_row(c) for c in compared)
+    return text + f'<div class="scroll"><table class="published">{VERDICT_HEAD}{rows}</table></div>'
+
+
+def published_section(published: Path | None) -> str:
+    """Which protocols of the paper plan stand at paper scale in ``results/published/mixture/``."""
+    out = ["<h2 id='published'>Paper-scale results in this repository</h2>",
+           "<p>Protocols published whole (every run of the paper plan, diverged runs kept) under "
+           "<code>results/published/mixture/&lt;protocol&gt;/</code>, which the workflow never writes nor "
+           "retrains.</p>"]
+    for protocol in paper_protocols():
+        folder = None if published is None else Path(published) / "mixture" / protocol
+        out.append(f"<h3>{escape(protocol)}</h3>")
+        if folder is None or not (folder / "provenance.json").exists():
+            out.append(missing(f"{protocol}: not yet run at paper scale"))
+        else:
+            out.append(published_protocol(folder))
     return "".join(out)
 
 
@@ -346,8 +387,8 @@ CITE = ("Dumoulin, V., Belghazi, I., Poole, B., Mastropietro, O., Lamb, A., Arjo
         "Adversarially Learned Inference. ICLR 2017. arXiv:1606.00704. This suite: see CITATION.cff.")
 
 
-def build_page(results: Path, preset: str | None = None) -> str:
-    """The whole page as one HTML string, built only from files under ``results``."""
+def build_page(results: Path, preset: str | None = None, published: Path | None = None) -> str:
+    """The whole page as one HTML string, built only from files under ``results`` (and ``published``)."""
     results = Path(results)
     preset = preset or preset_of(results)
     banner = ("" if preset == PAPER_PRESET else
@@ -360,6 +401,7 @@ def build_page(results: Path, preset: str | None = None) -> str:
         "come from <code>ali/report/reference.py</code> (each with its source); ours from the CSV tables beside "
         "this page.</p>",
         "<h2 id='numbers'>Every number the paper reports, and ours</h2>", verdict_table(all_comparisons(results)),
+        published_section(published),
         mixture_section(results), images_section(results), svm_section(results), semisup_section(results),
         f"<h2 id='cite'>How to cite</h2><p>{escape(CITE)}</p>",
     ]
@@ -368,11 +410,11 @@ def build_page(results: Path, preset: str | None = None) -> str:
             + "\n".join(body) + "</body></html>\n")
 
 
-def write_report(results: Path, out: Path, preset: str | None = None) -> Path:
+def write_report(results: Path, out: Path, preset: str | None = None, published: Path | None = None) -> Path:
     """Write the page for the results folder ``results`` to ``out`` (atomically)."""
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, build_page(Path(results), preset))
+    write_text(out, build_page(Path(results), preset, published))
     return out
 
 
@@ -386,8 +428,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def report_page(inputs: dict, outputs: dict, settings: dict, ctx) -> None:
-    """``ali report page --in results=DIR --out page=FILE [--settings '{"preset": "smoke"}']``."""
-    write_report(Path(inputs["results"][0]), Path(outputs["page"]), settings.get("preset"))
+    """``ali report page --in results=DIR [published=results/published] --out page=FILE
+    [--settings '{"preset": "smoke"}']``."""
+    published = inputs.get("published", [None])[0]
+    write_report(Path(inputs["results"][0]), Path(outputs["page"]), settings.get("preset"),
+                 None if published is None else Path(published))
 
 
 if __name__ == "__main__":
