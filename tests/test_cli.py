@@ -144,7 +144,7 @@ def test_plan_lists_every_run_of_the_smoke_preset():
     fixed = next(line for line in lines if line.startswith("fixed/ali/run0"))
     assert "(0.2, 0.999)" in fixed and "1200" in fixed  # PyTorch betas; 6 epochs x 200 steps
     pacgan = next(line for line in lines if line.startswith("pacgan/gan/run1"))
-    assert "(0.2, 0.999)" in pacgan and "2400" in pacgan  # the protocol's own 12 epochs x 200 steps
+    assert "(0.2, 0.999)" in pacgan and "1600" in pacgan  # the protocol's own 8 epochs x 200 steps (smoke)
 
     as_json = ali("plan", "--configfile", str(SMOKE), "--json")
     assert as_json.returncode == 0
