@@ -140,7 +140,7 @@ def test_smoke_dry_run_trains_digits_on_cpu_without_downloads(smoke_dry_run):
     assert trained(smoke_dry_run, "results/smoke") == Counter({("digits", m): 1 for m in MODELS})
     assert all(j["resources"]["gpu"] == "0" for j in jobs(smoke_dry_run, "images_train"))
     specs = train_specs(smoke_dry_run, "images")
-    assert len(specs) == 3 and all(s["preset"] == "smoke" and s["steps"] == 66 for s in specs)
+    assert len(specs) == 3 and all(s["preset"] == "smoke" and s["steps"] == 33 for s in specs)  # 3 epochs x 11 steps
     assert re.findall(r"--device (\w+)", smoke_dry_run) and set(re.findall(r"--device (\w+)", smoke_dry_run)) == {"cpu"}
 
 
