@@ -14,6 +14,8 @@ test never contends for the checkout's .snakemake lock. The `ali` the rules call
 
 from __future__ import annotations
 
+import copy
+
 import json
 import os
 import re
@@ -184,3 +186,14 @@ def write_fake_semisup_run(root: Path, spec: dict, error: float | None) -> Path:
     (d / "record.json").write_text(json.dumps(record))
     (d / "metrics.json").write_text(json.dumps(metrics))
     return d
+
+
+def with_key(cfg: dict, path: str, value) -> dict:
+    """A copy of ``cfg`` with the dotted key ``path`` set to ``value`` (a bad value, a changed budget)."""
+    cfg = copy.deepcopy(cfg)
+    *parents, last = path.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    return cfg

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import re
@@ -25,6 +24,7 @@ import pandas as pd
 import pytest
 import torch
 from conftest import PAPER, SMOKE, write_fake_semisup_run
+from conftest import with_key as _bad
 
 from ali import cli
 from ali.config import ConfigError, load_config
@@ -105,16 +105,6 @@ def test_paper_plan_shares_everything_but_the_model_across_a_pair(paper_plan):
         if spec["model"] == "gan_fm":
             twin = paper_plan[key.replace("gan_fm", "ali_kplus1")]
             assert {k: v for k, v in spec.items() if k != "model"} == {k: v for k, v in twin.items() if k != "model"}
-
-
-def _bad(cfg: dict, path: str, value) -> dict:
-    cfg = copy.deepcopy(cfg)
-    node = cfg
-    *parents, last = path.split(".")
-    for p in parents:
-        node = node[p]
-    node[last] = value
-    return cfg
 
 
 @pytest.mark.parametrize("path,value,key", [

@@ -9,6 +9,7 @@ import copy
 import pytest
 import torch
 from conftest import PAPER, SMOKE
+from conftest import with_key as _set
 
 from ali import cli
 from ali.config import load_config
@@ -42,16 +43,6 @@ EXECUTION_KEYS = {"capture", "channels_last", "device", "threads"}
 @pytest.fixture(scope="module")
 def smoke() -> dict:
     return load_config(SMOKE)
-
-
-def _set(cfg: dict, path: str, value) -> dict:
-    cfg = copy.deepcopy(cfg)
-    *parents, last = path.split(".")
-    node = cfg
-    for p in parents:
-        node = node[p]
-    node[last] = value
-    return cfg
 
 
 def test_smoke_specs_are_mains_less_the_execution_keys(smoke):
